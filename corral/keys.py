@@ -1,0 +1,98 @@
+"""Names used everywhere: config keys, guardrail ids, modes, target kinds, limits.
+
+Every config key, guardrail id and AWS limit lives here once; the spec, the
+builders, the program, the pack and the verifier import them from this module.
+"""
+
+from __future__ import annotations
+
+NAMESPACE = "corral"
+AWS_REGION_KEY = "aws:region"
+
+# Top-level config keys under the ``corral`` namespace.
+MODE = "mode"
+ALLOWED_REGIONS = "allowedRegions"
+EXEMPT_PRINCIPALS = "exemptPrincipals"
+INSTANCES = "instances"
+PROTECTIONS = "protections"
+TARGETS = "targets"
+PRINCIPALS = "principals"
+ALLOW_LOCKOUT = "allowLockout"
+NAME_PREFIX = "namePrefix"
+# Reserved for spend detection (budgets, alarms, notifications).
+SPEND_KEYS = ("budgets", "alarms", "notifications", "circuitBreaker")
+
+TOP_LEVEL_KEYS = (
+    MODE,
+    ALLOWED_REGIONS,
+    EXEMPT_PRINCIPALS,
+    INSTANCES,
+    PROTECTIONS,
+    TARGETS,
+    PRINCIPALS,
+    ALLOW_LOCKOUT,
+    NAME_PREFIX,
+)
+
+# Keys of ``instances``.
+ALLOW = "allow"
+DENY = "deny"
+MAX_VCPUS = "maxVcpus"
+INSTANCE_KEYS = (ALLOW, DENY, MAX_VCPUS)
+
+# Keys of one entry of ``targets``.
+TARGET_ID = "id"
+TARGET_NAME = "name"
+TARGET_GUARDRAILS = "guardrails"
+TARGET_KEYS = (TARGET_ID, TARGET_NAME, TARGET_GUARDRAILS, ALLOWED_REGIONS, INSTANCES)
+
+# Keys of ``principals`` (account mode).
+GROUPS = "groups"
+USERS = "users"
+ROLES = "roles"
+PRINCIPAL_KEYS = (GROUPS, USERS, ROLES)
+
+# Keys of ``protections``; each toggles one group of protection statements.
+PROTECT_GUARDRAILS = "guardrails"
+PROTECT_ORGANIZATION = "leaveOrganization"
+PROTECT_CLOUDTRAIL = "cloudTrail"
+PROTECT_GUARDDUTY = "guardDuty"
+PROTECT_CONFIG = "config"
+PROTECT_ACCESS_KEYS = "accessKeys"
+PROTECTION_KEYS = (
+    PROTECT_GUARDRAILS,
+    PROTECT_ORGANIZATION,
+    PROTECT_CLOUDTRAIL,
+    PROTECT_GUARDDUTY,
+    PROTECT_CONFIG,
+    PROTECT_ACCESS_KEYS,
+)
+
+# Modes.
+ORGANIZATION = "organization"
+ACCOUNT = "account"
+MODES = (ORGANIZATION, ACCOUNT)
+
+# Guardrail ids, as written in ``targets[].guardrails`` and used in document names.
+REGIONS = "regions"
+INSTANCE_TYPES = "instances"
+PROTECTION = "protection"
+GUARDRAILS = (REGIONS, INSTANCE_TYPES, PROTECTION)
+
+# Target kinds.
+ROOT = "root"
+OU = "ou"
+ACCOUNT_TARGET = "account"
+
+# AWS limits (Organizations and IAM quotas).
+SCP_MAX_CHARS = 5120
+IAM_POLICY_MAX_CHARS = 6144
+SCP_MAX_PER_TARGET = 5
+IAM_MAX_MANAGED_POLICIES_PER_PRINCIPAL = 10
+FULL_AWS_ACCESS = "FullAWSAccess"
+FULL_AWS_ACCESS_ID = "p-FullAWSAccess"
+
+# Tag and path that mark what corral deploys.
+MANAGED_TAG = "corral:managed"
+IAM_PATH = "/corral/"
+DEFAULT_NAME_PREFIX = "corral"

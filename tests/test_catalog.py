@@ -1,0 +1,110 @@
+"""corral.catalog: regions and instance types come from botocore, vCPUs from the data file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import boto3
+import botocore.session
+import pytest
+from moto import mock_aws
+
+from corral import catalog, catalog_refresh
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch):
+    """Fake credentials so nothing can reach a real account."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def test_regions_come_from_botocore():
+    regions = catalog.regions("aws")
+    assert {"us-east-1", "us-east-2", "us-west-1", "us-west-2"} <= set(regions)
+    assert "aws-global" not in regions  # a pseudo-region, not a real one
+    assert list(regions) == sorted(regions)
+    assert catalog.partition_of("cn-north-1") == "aws-cn"
+    assert catalog.partition_of("us-gov-west-1") == "aws-us-gov"
+    assert catalog.partition_of("mars-north-1") is None
+
+
+def test_instance_types_are_the_ec2_model_enum():
+    model = botocore.session.get_session().get_service_model("ec2")
+    assert set(catalog.instance_types()) == set(model.shape_for("InstanceType").enum)
+    assert "c5a.24xlarge" in catalog.instance_types()
+
+
+def test_vcpu_data_covers_the_incident_type():
+    assert catalog.vcpus()["c5a.24xlarge"] == 96
+    assert catalog.vcpus()["t3.micro"] == 2
+    assert "DescribeInstanceTypes" in catalog.vcpu_source()
+
+
+def test_matches_is_iam_stringlike():
+    assert catalog.matches("t3.*", "t3.micro")
+    assert not catalog.matches("t3.*", "t3a.micro")
+    assert catalog.matches("*.metal*", "m9g.metal-24xl")
+    assert catalog.matches("c5?.large", "c5a.large")
+    assert not catalog.matches("T3.*", "t3.micro")  # StringLike is case-sensitive
+
+
+@pytest.mark.parametrize(
+    ("typo", "expected"),
+    [("us-est-1", "us-east-1"), ("eu-wset-1", "eu-west-1"), ("ap-southest-2", "ap-southeast-2")],
+)
+def test_suggest_prefers_fewest_edits_then_shared_prefix(typo, expected):
+    assert catalog.suggest(typo, catalog.regions()) == expected
+
+
+def test_suggest_gives_up_when_nothing_is_close():
+    assert catalog.suggest("zzzzzzzz", catalog.regions()) is None
+
+
+@pytest.mark.parametrize("ceiling", [2, 4, 16, 96])
+def test_compress_is_exact(ceiling):
+    universe = catalog.instance_types()
+    counts = catalog.vcpus()
+    chosen = {t for t in universe if counts.get(t, 10**6) <= ceiling}
+    patterns, exceptions = catalog.compress(chosen)
+    assert catalog.expand(patterns) - catalog.expand(exceptions) == chosen
+    assert len(patterns) + len(exceptions) < len(chosen) / 5
+
+
+def test_compress_small_universe():
+    universe = ["a.x", "a.y", "b.x", "b.y", "c.z"]
+    patterns, exceptions = catalog.compress({"a.x", "a.y", "c.z"}, universe)
+    assert patterns == ("a.*", "c.z")
+    assert exceptions == ()
+
+
+def test_refresh_script_reads_describe_instance_types_from_moto(tmp_path, aws_credentials):
+    target = tmp_path / "instance_types.json"
+    with mock_aws():
+        client = boto3.client("ec2", region_name="us-east-1")
+        count = catalog_refresh.refresh(client, target, today=dt.date(2026, 1, 2))
+    data = json.loads(target.read_text())
+    assert count == len(data["vcpus"]) > 1000
+    assert data["vcpus"]["c5a.24xlarge"] == 96
+    assert data["generated"] == "2026-01-02"
+    assert data["source"].startswith("ec2:DescribeInstanceTypes in us-east-1 via ")
+    assert list(data["vcpus"]) == sorted(data["vcpus"])
+
+
+def test_refresh_refuses_an_empty_answer(tmp_path):
+    class Empty:
+        def get_paginator(self, name):
+            assert name == "describe_instance_types"
+
+            class Pages:
+                def paginate(self):
+                    return iter([{"InstanceTypes": []}])
+
+            return Pages()
+
+    target = tmp_path / "instance_types.json"
+    with pytest.raises(RuntimeError, match="returned no instance types"):
+        catalog_refresh.refresh(Empty(), target)
+    assert not target.exists()

@@ -1,0 +1,90 @@
+"""The corral CLI: render, catalog commands, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from corral import keys as K
+from corral.cli import main
+
+
+def test_render_prints_valid_documents_within_limits(capsys):
+    assert main(["render", "--config", "Pulumi.example.yaml"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {d["name"] for d in payload["documents"]} == {"corral-root", "corral-workloads", "corral-ml"}
+    for doc in payload["documents"]:
+        text = json.dumps(doc["policy"], separators=(",", ":"))
+        assert len(text) <= K.SCP_MAX_CHARS
+        assert doc["size"] == len(text)
+    assert payload["manifest"]["mode"] == "organization"
+    assert len(payload["attachments"]) == 3
+
+
+def test_render_typo_exits_non_zero_with_one_line(tmp_path):
+    stack = tmp_path / "Pulumi.bad.yaml"
+    stack.write_text(
+        "config:\n  aws:region: us-east-1\n  corral:mode: account\n"
+        "  corral:allowedRegions: [us-est-1]\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "corral", "render", "--config", str(stack)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "corral: error: corral:allowedRegions: 'us-est-1' is not a region of partition aws; "
+        "did you mean 'us-east-1'?\n"
+    )
+
+
+def test_render_to_folder_writes_each_document(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["render", "--config", "Pulumi.example.yaml", "--output", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "attachments.json",
+        "corral-ml.json",
+        "corral-root.json",
+        "corral-workloads.json",
+        "manifest.json",
+    ]
+    assert json.loads((out / "corral-root.json").read_text())["Version"] == "2012-10-17"
+    assert "wrote 5 files" in capsys.readouterr().err
+
+
+def test_render_error_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["render", "--config", str(tmp_path / "missing.yaml"), "--output", str(out)]) == 2
+    assert not out.exists()
+    assert capsys.readouterr().err.startswith("corral: error: ")
+
+
+def test_render_refuses_a_file_as_output_folder(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("keep me")
+    assert main(["render", "--config", "Pulumi.example.yaml", "--output", str(target)]) == 2
+    assert target.read_text() == "keep me"
+    assert f"--output {target} is a file; pass a folder." in capsys.readouterr().err
+
+
+def test_regions_and_instance_types(capsys):
+    assert main(["regions"]) == 0
+    assert "us-west-2" in capsys.readouterr().out.split()
+    assert main(["instance-types", "c5a.24xlarge"]) == 0
+    assert capsys.readouterr().out == "c5a.24xlarge\t96\n"
+    assert main(["instance-types", "zz.*"]) == 2
+    assert "pattern 'zz.*' matches no EC2 instance type." in capsys.readouterr().err
+    assert main(["regions", "nope"]) == 2
+
+
+def test_unknown_command_is_a_usage_error():
+    with pytest.raises(SystemExit) as info:
+        main(["frobnicate"])
+    assert info.value.code == 2
