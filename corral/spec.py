@@ -32,12 +32,22 @@ _PRINCIPAL_ARN = re.compile(
 _MAX_LIST = 1000
 
 
+def printable(text: str, limit: int = 120) -> str:
+    """``text`` on one line: control characters escaped, clipped to ``limit`` characters."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
 class SpecError(ValueError):
-    """A config problem; ``str()`` is one line naming the key and the fix."""
+    """A config problem; ``str()`` is one line naming the key and the fix.
+
+    Whatever the config holds, the message stays one printable line: control
+    characters are escaped and user text is clipped.
+    """
 
     def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
+        self.key = printable(key, 100)
+        super().__init__(f"{self.key}: {printable(message, 400)}")
 
 
 @dataclass(frozen=True)
@@ -314,7 +324,7 @@ def _choice(
     if value not in choices:
         hint = catalog.suggest(str(value), choices)
         fix = f"did you mean '{hint}'?" if hint else f"use one of {', '.join(choices)}."
-        raise SpecError(key, f"'{value}' is not a valid value; {fix}")
+        raise SpecError(key, f"'{printable(str(value), 60)}' is not a valid value; {fix}")
     return value
 
 
@@ -330,7 +340,9 @@ def _home_region(value: Any) -> tuple[str, str]:
         everywhere = [r for p in catalog.partitions().values() for r in p.regions]
         hint = catalog.suggest(value, everywhere)
         fix = f"did you mean '{hint}'?" if hint else "use a region name such as us-east-1."
-        raise SpecError(K.AWS_REGION_KEY, f"'{value}' is not an AWS region; {fix}")
+        raise SpecError(
+            K.AWS_REGION_KEY, f"'{printable(str(value), 60)}' is not an AWS region; {fix}"
+        )
     return value, partition
 
 
@@ -346,7 +358,10 @@ def _regions(value: Any, key: str, partition: str, required: bool) -> tuple[str,
             hint = catalog.suggest(name, valid)
             fix = f"did you mean '{hint}'?" if hint else f"see `corral regions {partition}`."
             label = key if len(names) == 1 else f"{key}[{i}]"
-            raise SpecError(label, f"'{name}' is not a region of partition {partition}; {fix}")
+            raise SpecError(
+                label,
+                f"'{printable(str(name), 60)}' is not a region of partition {partition}; {fix}",
+            )
     return tuple(sorted(names))
 
 
@@ -359,14 +374,14 @@ def _exempt(value: Any, key: str) -> tuple[str, ...]:
         if match is None:
             raise SpecError(
                 f"{key}[{i}]",
-                f"'{pattern}' is not an IAM role or user ARN pattern; "
+                f"'{printable(str(pattern), 60)}' is not an IAM role or user ARN pattern; "
                 "use e.g. arn:aws:iam::*:role/BreakGlass.",
             )
         if set(match["name"].split("/")[-1]) <= {"*", "?"}:
             raise SpecError(
                 f"{key}[{i}]",
-                f"'{pattern}' exempts every {match['kind']} it can match, which disables the "
-                "guardrails; name the break-glass role.",
+                f"'{printable(str(pattern), 60)}' exempts every {match['kind']} it can match, "
+                "which disables the guardrails; name the break-glass role.",
             )
     return tuple(sorted(patterns))
 
@@ -395,7 +410,7 @@ def _patterns(value: Any, key: str) -> tuple[str, ...]:
         if not catalog.is_valid_pattern(pattern):
             raise SpecError(
                 f"{key}[{i}]",
-                f"'{pattern}' has characters an instance type never has; "
+                f"'{printable(str(pattern), 60)}' has characters an instance type never has; "
                 "use lower-case names with * and ? wildcards, e.g. t3.*.",
             )
         if not any(catalog.matches(pattern, t) for t in types):
@@ -403,7 +418,10 @@ def _patterns(value: Any, key: str) -> tuple[str, ...]:
                 pattern, {catalog.family(t) + ".*" for t in types}
             )
             fix = f"did you mean '{hint}'?" if hint else "see `corral instance-types`."
-            raise SpecError(f"{key}[{i}]", f"'{pattern}' matches no EC2 instance type; {fix}")
+            raise SpecError(
+                f"{key}[{i}]",
+                f"'{printable(str(pattern), 60)}' matches no EC2 instance type; {fix}",
+            )
     return tuple(sorted(patterns))
 
 
@@ -449,7 +467,9 @@ def _targets(value: Any, mode: str, partition: str) -> tuple[Target, ...]:
     for i, target in enumerate(targets):
         for label in (target.id, target.name):
             if label in seen and seen[label] != i:
-                raise SpecError(f"{key}[{i}]", f"repeats '{label}' of {key}[{seen[label]}].")
+                raise SpecError(
+                    f"{key}[{i}]", f"repeats '{printable(str(label), 60)}' of {key}[{seen[label]}]."
+                )
             seen[label] = i
     return tuple(targets)
 
@@ -484,7 +504,10 @@ def _target(value: Any, key: str, partition: str) -> Target:
             if g not in K.GUARDRAILS:
                 hint = catalog.suggest(g, K.GUARDRAILS)
                 fix = f"did you mean '{hint}'?" if hint else f"use {', '.join(K.GUARDRAILS)}."
-                raise SpecError(f"{key}.{K.TARGET_GUARDRAILS}[{i}]", f"'{g}' is unknown; {fix}")
+                raise SpecError(
+                    f"{key}.{K.TARGET_GUARDRAILS}[{i}]",
+                    f"'{printable(str(g), 60)}' is unknown; {fix}",
+                )
         guardrails = tuple(g for g in K.GUARDRAILS if g in guardrails)
     regions = None
     if K.ALLOWED_REGIONS in raw:
