@@ -56,7 +56,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
     folder = Path(args.output)
     if folder.exists() and not folder.is_dir():
         raise CommandError(f"--output {folder} is a file; pass a folder.")
-    files = {f"{d['name']}.json": json.dumps(d["policy"], indent=2) + "\n" for d in payload["documents"]}
+    files = {
+        f"{d['name']}.json": json.dumps(d["policy"], indent=2) + "\n" for d in payload["documents"]
+    }
     files["attachments.json"] = json.dumps(payload["attachments"], indent=2) + "\n"
     files["manifest.json"] = json.dumps(payload["manifest"], indent=2, sort_keys=True) + "\n"
     for name, text in sorted(files.items()):
@@ -70,9 +72,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def _cmd_regions(args: argparse.Namespace) -> int:
     if args.partition not in catalog.partitions():
-        raise CommandError(
-            f"partition '{args.partition}' is unknown; use one of {', '.join(catalog.partitions())}."
-        )
+        known = ", ".join(catalog.partitions())
+        raise CommandError(f"partition '{args.partition}' is unknown; use one of {known}.")
     print("\n".join(catalog.regions(args.partition)))
     return EXIT_OK
 

@@ -111,7 +111,7 @@ class Document:
     """One policy document to deploy."""
 
     name: str
-    kind: str  # "scp" or "iam"
+    kind: str  # keys.SCP_KIND or keys.IAM_KIND
     guardrails: tuple[str, ...]
     content: str  # minified JSON, deterministic
     description: str
@@ -223,6 +223,7 @@ def region_statements(spec: Spec, regions: Sequence[str]) -> list[dict]:
     ]
 
 
+@functools.cache
 def instance_patterns(rule: InstanceRule) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``(allowed, denied)`` patterns expressing ``rule`` for ``ec2:InstanceType``.
 
@@ -420,7 +421,7 @@ def _organization_plan(spec: Spec) -> Plan:
         key = tuple(minify(s) for stmts in statements.values() for s in stmts)
         if key not in by_content:
             base = f"{spec.name_prefix}-{target.name}"
-            by_content[key] = _documents(base, "scp", statements, K.SCP_MAX_CHARS)
+            by_content[key] = _documents(base, K.SCP_KIND, statements, K.SCP_MAX_CHARS)
             documents.extend(by_content[key])
         docs = by_content[key]
         if len(docs) + 1 > K.SCP_MAX_PER_TARGET:
@@ -435,7 +436,9 @@ def _organization_plan(spec: Spec) -> Plan:
 
 def _account_plan(spec: Spec) -> Plan:
     statements = _statements(spec, None, K.GUARDRAILS, K.IAM_POLICY_MAX_CHARS)
-    docs = _documents(f"{spec.name_prefix}-guardrails", "iam", statements, K.IAM_POLICY_MAX_CHARS)
+    docs = _documents(
+        f"{spec.name_prefix}-guardrails", K.IAM_KIND, statements, K.IAM_POLICY_MAX_CHARS
+    )
     if len(docs) > K.IAM_MAX_MANAGED_POLICIES_PER_PRINCIPAL:
         raise BuildError(
             f"the account guardrails need {len(docs)} IAM policies, more than the "
@@ -444,7 +447,7 @@ def _account_plan(spec: Spec) -> Plan:
         )
     attachments = []
     p = spec.principals
-    for kind, names in (("group", p.groups), ("user", p.users), ("role", p.roles)):
+    for kind, names in ((K.GROUP, p.groups), (K.USER, p.users), (K.ROLE, p.roles)):
         for name in names:
             attachments.extend(Attachment(d.name, name, kind, name) for d in docs)
     return Plan(K.ACCOUNT, tuple(docs), tuple(attachments))

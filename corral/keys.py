@@ -84,6 +84,13 @@ ROOT = "root"
 OU = "ou"
 ACCOUNT_TARGET = "account"
 
+# Document kinds and account-mode principal kinds.
+SCP_KIND = "scp"
+IAM_KIND = "iam"
+GROUP = "group"
+USER = "user"
+ROLE = "role"
+
 # AWS limits (Organizations and IAM quotas).
 SCP_MAX_CHARS = 5120
 IAM_POLICY_MAX_CHARS = 6144

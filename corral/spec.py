@@ -9,6 +9,7 @@ names the full key path and the fix.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -81,7 +82,12 @@ class InstanceRule:
 
     def permitted_types(self) -> frozenset[str]:
         """The catalog's instance types this rule permits."""
-        return frozenset(t for t in catalog.instance_types() if self.permits(t))
+        return _permitted_types(self)
+
+
+@functools.cache
+def _permitted_types(rule: InstanceRule) -> frozenset[str]:
+    return frozenset(t for t in catalog.instance_types() if rule.permits(t))
 
 
 @dataclass(frozen=True)

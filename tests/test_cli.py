@@ -15,7 +15,11 @@ from corral.cli import main
 def test_render_prints_valid_documents_within_limits(capsys):
     assert main(["render", "--config", "Pulumi.example.yaml"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert {d["name"] for d in payload["documents"]} == {"corral-root", "corral-workloads", "corral-ml"}
+    assert {d["name"] for d in payload["documents"]} == {
+        "corral-root",
+        "corral-workloads",
+        "corral-ml",
+    }
     for doc in payload["documents"]:
         text = json.dumps(doc["policy"], separators=(",", ":"))
         assert len(text) <= K.SCP_MAX_CHARS

@@ -274,7 +274,7 @@ def test_example_stack_file_loads():
 
 def test_stack_file_errors(tmp_path):
     missing = tmp_path / "Pulumi.nope.yaml"
-    with pytest.raises(SpecError, match="file not found; pass --config Pulumi.<stack>.yaml."):
+    with pytest.raises(SpecError, match=r"file not found; pass --config Pulumi\.<stack>\.yaml\."):
         load_stack_file(missing)
     broken = tmp_path / "Pulumi.broken.yaml"
     broken.write_text("config:\n  corral:mode: [\n")

@@ -1,0 +1,472 @@
+"""IAM condition operators, wildcard patterns and policy variables, as pure functions.
+
+Semantics follow AWS's "IAM JSON policy elements: Condition operators", "Conditions with
+multiple context keys or values", "Single-valued vs. multivalued context keys" and "IAM
+policy elements: Variables and tags":
+
+- Multiple keys in one operator block are ANDed (the caller ANDs blocks too); multiple
+  policy values for one key are ORed, and for a negated operator (``StringNotEquals``
+  ...) NORed: it is true only when the request value matches *none* of them.
+- A key missing from the request context makes a positive operator false and a negated
+  operator true. ``...IfExists`` makes a missing key true. ``Null`` tests presence.
+- ``ForAllValues:`` is true when the key is missing or empty and otherwise needs every
+  request value to satisfy the operator; ``ForAnyValue:`` is false when the key is
+  missing and otherwise needs one request value to satisfy it. A single-valued key is a
+  one-element set.
+- Without a set qualifier a multivalued request key matches a positive operator when any
+  of its values does, and a negated operator when none of its values matches the
+  positive form (the negated operator is the exact complement of the positive one).
+- Condition keys are case-insensitive; values are case-sensitive except for the
+  ``IgnoreCase`` operators and ``Bool``.
+- ``${key}`` and ``${key, 'default'}`` are replaced from the request context; ``${*}``,
+  ``${?}`` and ``${$}`` stand for a literal ``*``, ``?`` and ``$``. A variable that cannot
+  be resolved (missing or multivalued key, no default) makes that one value not match.
+  Variables are only recognised in documents of Version ``2012-10-17``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import ipaddress
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Context = Mapping[str, tuple[str, ...]]
+"""A normalised request context: lower-case key -> its values as strings."""
+
+Part = tuple[str, ...]
+"""One token: ``("L", text)``, ``("*",)``, ``("?",)``, ``("V", key)`` or ``("V", key, default)``."""
+
+STAR: Part = ("*",)
+QMARK: Part = ("?",)
+FOR_ALL = "ForAllValues"
+FOR_ANY = "ForAnyValue"
+IF_EXISTS = "IfExists"
+
+_VARIABLE_RE = re.compile(r"\$\{([^}]*)\}")
+_VARIABLE_BODY_RE = re.compile(r"^\s*([A-Za-z0-9_.:/+=@-]+)\s*(?:,\s*'((?:[^']|'')*)'\s*)?$")
+_NUMBER_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+_EPOCH_RE = re.compile(r"^-?\d+(?:\.\d+)?$")
+
+
+class ElementError(ValueError):
+    """A malformed policy element: ``path`` names it, ``problem`` says what is wrong."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+# --------------------------------------------------------------------------- context
+
+
+def normalize_context(context: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Lower-case the keys and turn every value into a tuple of strings.
+
+    ``True``/``False`` become ``"true"``/``"false"``, numbers their decimal text, lists
+    and tuples a multivalued key. Any other value type is a ``ValueError`` naming the key.
+    """
+    normal: dict[str, tuple[str, ...]] = {}
+    for key, value in context.items():
+        if not isinstance(key, str):
+            raise ValueError(f"Context key {key!r} is not a string; use the key's name.")
+        items = value if isinstance(value, list | tuple) else (value,)
+        normal[key.lower()] = tuple(_context_text(key, item) for item in items)
+    return normal
+
+
+def _context_text(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise ValueError(
+        f"Context key {key!r} has a value of type {type(value).__name__}; "
+        "use a string, a number, a bool or a list of those."
+    )
+
+
+# --------------------------------------------------------------------------- patterns
+
+
+def parse_pattern(text: str, *, wildcards: bool, variables: bool) -> tuple[Part, ...]:
+    """Split a policy string into literal, wildcard and variable tokens.
+
+    With ``wildcards`` false, ``*`` and ``?`` are plain text. With ``variables`` false
+    (policy Version 2008-10-17), ``${...}`` is plain text too.
+    """
+    parts: list[Part] = []
+    position = 0
+    if variables:
+        for match in _VARIABLE_RE.finditer(text):
+            parts.extend(_plain_parts(text[position : match.start()], wildcards))
+            parts.append(_variable_part(match.group(1), text))
+            position = match.end()
+    parts.extend(_plain_parts(text[position:], wildcards))
+    return _merge_literals(parts)
+
+
+def _plain_parts(text: str, wildcards: bool) -> list[Part]:
+    if not wildcards:
+        return [("L", text)] if text else []
+    parts: list[Part] = []
+    for piece in re.split(r"([*?])", text):
+        if piece == "*":
+            parts.append(STAR)
+        elif piece == "?":
+            parts.append(QMARK)
+        elif piece:
+            parts.append(("L", piece))
+    return parts
+
+
+def _variable_part(body: str, text: str) -> Part:
+    if body in ("*", "?", "$"):
+        return ("L", body)
+    match = _VARIABLE_BODY_RE.match(body)
+    if match is None:
+        raise ElementError(
+            repr(text),
+            f"the policy variable '${{{body}}}' is malformed; write ${{key}} or "
+            "${key, 'default'}, or ${*}, ${?}, ${$} for a literal *, ? or $",
+        )
+    key, default = match.group(1).lower(), match.group(2)
+    return ("V", key) if default is None else ("V", key, default.replace("''", "'"))
+
+
+def _merge_literals(parts: list[Part]) -> tuple[Part, ...]:
+    merged: list[Part] = []
+    for part in parts:
+        if part[0] == "L" and merged and merged[-1][0] == "L":
+            merged[-1] = ("L", merged[-1][1] + part[1])
+        else:
+            merged.append(part)
+    return tuple(merged)
+
+
+def has_variables(parts: tuple[Part, ...]) -> bool:
+    """Whether any token is a policy variable."""
+    return any(part[0] == "V" for part in parts)
+
+
+def resolve(parts: tuple[Part, ...], context: Context) -> tuple[Part, ...] | None:
+    """Replace variables by their context value (inserted literally); ``None`` if one
+    is missing or multivalued and has no default."""
+    if not has_variables(parts):
+        return parts
+    resolved: list[Part] = []
+    for part in parts:
+        if part[0] != "V":
+            resolved.append(part)
+            continue
+        values = context.get(part[1])
+        if values is not None and len(values) == 1:
+            resolved.append(("L", values[0]))
+        elif len(part) == 3:
+            resolved.append(("L", part[2]))
+        else:
+            return None
+    return _merge_literals(resolved)
+
+
+def render(parts: tuple[Part, ...]) -> str:
+    """The literal text of variable-free tokens, wildcards written as ``*`` and ``?``."""
+    return "".join(part[1] if part[0] == "L" else part[0] for part in parts)
+
+
+@functools.lru_cache(maxsize=8192)
+def glob_regex(parts: tuple[Part, ...], flags: int = 0) -> re.Pattern[str]:
+    """A regex matching the whole string: ``*`` any run of characters, ``?`` one."""
+    body = "".join(
+        ".*" if part == STAR else "." if part == QMARK else re.escape(part[1]) for part in parts
+    )
+    return re.compile(body, flags | re.DOTALL)
+
+
+@functools.lru_cache(maxsize=8192)
+def arn_regex(parts: tuple[Part, ...]) -> re.Pattern[str]:
+    """A regex for ``ArnLike``: each of the six colon-separated ARN components is matched
+    on its own, so a wildcard stays inside its component (the last one may hold colons).
+    A pattern that is not six components long is matched as one whole-string glob."""
+    text_parts = [p for p in parts if p[0] == "L"]
+    colons = sum(p[1].count(":") for p in text_parts)
+    if colons < 5:
+        return glob_regex(parts)
+    body: list[str] = []
+    seen = 0
+    for part in parts:
+        if part[0] == "L":
+            body.append(re.escape(part[1]))
+            seen += part[1].count(":")
+        else:
+            in_last = seen >= 5
+            body.append(
+                (".*" if in_last else "[^:]*") if part == STAR else "." if in_last else "[^:]"
+            )
+    return re.compile("".join(body), re.DOTALL)
+
+
+# --------------------------------------------------------------------------- value kinds
+
+
+def _number(text: str) -> float:
+    if not _NUMBER_RE.match(text.strip()):
+        raise ValueError(f"{text!r} is not a number")
+    return float(text)
+
+
+def parse_date(text: str) -> float:
+    """Seconds since the epoch of an ISO 8601 date/time (UTC unless an offset is given)
+    or of a plain epoch-seconds number."""
+    stripped = text.strip()
+    if _EPOCH_RE.match(stripped):
+        return float(stripped)
+    try:
+        moment = datetime.fromisoformat(stripped)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 date or epoch seconds") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _bool(text: str) -> str:
+    lowered = text.lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(f"{text!r} is not true or false")
+    return lowered
+
+
+def _binary(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise ValueError(f"{text!r} is not base64") from None
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(text.strip(), strict=False)
+
+
+def _in_network(value: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    address = ipaddress.ip_address(value.strip())
+    return address.version == network.version and address in network
+
+
+def _ordered(parse: Callable[[str], float], compare: Callable[[float, float], bool]) -> Kind:
+    return Kind(
+        prepare=lambda parts: parse(render(parts)),
+        match=lambda value, prepared: compare(parse(value), prepared),
+    )
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one operator family reads a policy value and compares a request value to it.
+
+    ``prepare`` turns resolved tokens into a comparable (raising ``ValueError`` if the
+    policy value is malformed); ``match`` compares one request value (raising
+    ``ValueError`` if the request value is not of the family's type, which is no match).
+    """
+
+    prepare: Callable[[tuple[Part, ...]], Any]
+    match: Callable[[str, Any], bool]
+    wildcards: bool = False
+
+
+_STRING_EQUALS = Kind(prepare=render, match=operator.eq)
+_STRING_EQUALS_IC = Kind(
+    prepare=lambda parts: render(parts).casefold(),
+    match=lambda value, prepared: value.casefold() == prepared,
+)
+_STRING_LIKE = Kind(
+    prepare=glob_regex,
+    match=lambda value, prepared: prepared.fullmatch(value) is not None,
+    wildcards=True,
+)
+_ARN_LIKE = Kind(
+    prepare=arn_regex,
+    match=lambda value, prepared: prepared.fullmatch(value) is not None,
+    wildcards=True,
+)
+_BOOL = Kind(prepare=lambda parts: _bool(render(parts)), match=lambda v, p: v.lower() == p)
+_BINARY = Kind(prepare=lambda parts: _binary(render(parts)), match=lambda v, p: _binary(v) == p)
+_IP = Kind(prepare=lambda parts: _network(render(parts)), match=_in_network)
+_NULL = Kind(prepare=lambda parts: _bool(render(parts)) == "true", match=operator.eq)
+
+_COMPARISONS: dict[str, tuple[Callable[[float, float], bool], bool]] = {
+    "Equals": (operator.eq, False),
+    "NotEquals": (operator.eq, True),
+    "LessThan": (operator.lt, False),
+    "LessThanEquals": (operator.le, False),
+    "GreaterThan": (operator.gt, False),
+    "GreaterThanEquals": (operator.ge, False),
+}
+
+
+@dataclass(frozen=True)
+class OperatorSpec:
+    """A base condition operator (without qualifier or ``IfExists``)."""
+
+    name: str
+    kind: Kind
+    negated: bool
+
+
+def _operator_table() -> dict[str, OperatorSpec]:
+    specs = [
+        OperatorSpec("StringEquals", _STRING_EQUALS, False),
+        OperatorSpec("StringNotEquals", _STRING_EQUALS, True),
+        OperatorSpec("StringEqualsIgnoreCase", _STRING_EQUALS_IC, False),
+        OperatorSpec("StringNotEqualsIgnoreCase", _STRING_EQUALS_IC, True),
+        OperatorSpec("StringLike", _STRING_LIKE, False),
+        OperatorSpec("StringNotLike", _STRING_LIKE, True),
+        OperatorSpec("Bool", _BOOL, False),
+        OperatorSpec("BinaryEquals", _BINARY, False),
+        OperatorSpec("IpAddress", _IP, False),
+        OperatorSpec("NotIpAddress", _IP, True),
+        OperatorSpec("ArnEquals", _ARN_LIKE, False),
+        OperatorSpec("ArnLike", _ARN_LIKE, False),
+        OperatorSpec("ArnNotEquals", _ARN_LIKE, True),
+        OperatorSpec("ArnNotLike", _ARN_LIKE, True),
+        OperatorSpec("Null", _NULL, False),
+    ]
+    for suffix, (compare, negated) in _COMPARISONS.items():
+        specs.append(OperatorSpec(f"Numeric{suffix}", _ordered(_number, compare), negated))
+        specs.append(OperatorSpec(f"Date{suffix}", _ordered(parse_date, compare), negated))
+    return {spec.name.lower(): spec for spec in specs}
+
+
+OPERATORS: dict[str, OperatorSpec] = _operator_table()
+"""Every base operator, by lower-case name."""
+
+
+# --------------------------------------------------------------------------- conditions
+
+Qualifier = Literal["ForAllValues", "ForAnyValue"] | None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One key under one operator, with its policy values compiled."""
+
+    operator: str
+    key: str
+    spec: OperatorSpec
+    qualifier: Qualifier
+    if_exists: bool
+    static: tuple[Any, ...]
+    dynamic: tuple[tuple[Part, ...], ...]
+
+    def evaluate(self, context: Context) -> bool:
+        """Whether this key satisfies the operator in ``context``."""
+        values = context.get(self.key) or ()
+        if self.spec.name == "Null":
+            return (not values) in self.static
+        if not values:
+            if self.if_exists or self.qualifier == FOR_ALL:
+                return True
+            if self.qualifier == FOR_ANY:
+                return False
+            return self.spec.negated
+        prepared = self.static + self._resolved(context)
+        if self.qualifier == FOR_ALL:
+            return all(self._satisfies(value, prepared) for value in values)
+        if self.qualifier == FOR_ANY:
+            return any(self._satisfies(value, prepared) for value in values)
+        hit = any(self._positive(value, prepared) for value in values)
+        return not hit if self.spec.negated else hit
+
+    def _resolved(self, context: Context) -> tuple[Any, ...]:
+        prepared: list[Any] = []
+        for parts in self.dynamic:
+            resolved = resolve(parts, context)
+            if resolved is None:
+                continue
+            try:
+                prepared.append(self.spec.kind.prepare(resolved))
+            except ValueError:
+                continue
+        return tuple(prepared)
+
+    def _positive(self, value: str, prepared: tuple[Any, ...]) -> bool:
+        match = self.spec.kind.match
+        for item in prepared:
+            try:
+                if match(value, item):
+                    return True
+            except ValueError:
+                return False
+        return False
+
+    def _satisfies(self, value: str, prepared: tuple[Any, ...]) -> bool:
+        hit = self._positive(value, prepared)
+        return not hit if self.spec.negated else hit
+
+
+def split_operator(name: str, path: str) -> tuple[OperatorSpec, Qualifier, bool]:
+    """Parse ``[ForAllValues:|ForAnyValue:]Base[IfExists]`` into its three parts."""
+    qualifier: Qualifier = None
+    base = name
+    if ":" in name:
+        prefix, base = name.split(":", 1)
+        for candidate in (FOR_ALL, FOR_ANY):
+            if prefix.lower() == candidate.lower():
+                qualifier = candidate
+        if qualifier is None:
+            raise ElementError(
+                path, f"the set qualifier {prefix!r} is unknown; use ForAllValues or ForAnyValue"
+            )
+    if_exists = base.lower().endswith(IF_EXISTS.lower())
+    if if_exists:
+        base = base[: -len(IF_EXISTS)]
+    spec = OPERATORS.get(base.lower())
+    if spec is None:
+        raise ElementError(
+            path,
+            f"{name!r} is not a condition operator; use one listed in "
+            "'IAM JSON policy elements: Condition operators'",
+        )
+    if spec.name == "Null" and (if_exists or qualifier):
+        raise ElementError(path, "Null takes neither IfExists nor a set qualifier; write Null")
+    return spec, qualifier, if_exists
+
+
+def _policy_text(item: str | float) -> str:
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    return str(item)
+
+
+def compile_condition(name: str, key: str, raw: object, *, path: str, variables: bool) -> Condition:
+    """Compile one ``"Operator": {"key": value-or-values}`` entry."""
+    spec, qualifier, if_exists = split_operator(name, path)
+    items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        raise ElementError(f"{path}.{key}", "has no values; give at least one value")
+    static: list[Any] = []
+    dynamic: list[tuple[Part, ...]] = []
+    for item in items:
+        if not isinstance(item, str | int | float):
+            raise ElementError(f"{path}.{key}", f"value {item!r} is not a string, number or bool")
+        text = _policy_text(item)
+        parts = parse_pattern(
+            text, wildcards=spec.kind.wildcards, variables=variables and spec.name != "Null"
+        )
+        if has_variables(parts):
+            dynamic.append(parts)
+            continue
+        try:
+            static.append(spec.kind.prepare(parts))
+        except ValueError as error:
+            raise ElementError(
+                f"{path}.{key}", f"{error} as {spec.name} needs; fix the value"
+            ) from None
+    return Condition(name, key.lower(), spec, qualifier, if_exists, tuple(static), tuple(dynamic))
