@@ -108,8 +108,13 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 
 def _extensions() -> list[Register]:
-    """Subcommands that live beside their subsystem (verifier, pack, evaluator, ...)."""
-    return []
+    """Subcommands that live beside their subsystem (verifier, pack, evaluator, ...).
+
+    Imported here, not at the top: those modules import this one's exit codes.
+    """
+    from corral.explain import register as explain  # noqa: PLC0415
+
+    return [explain]
 
 
 def build_parser() -> argparse.ArgumentParser:
