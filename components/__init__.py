@@ -15,6 +15,7 @@ from corral import keys as K
 # Type tokens of the component resources.
 ORGANIZATION_GUARDRAILS = "corral:index:OrganizationGuardrails"
 ACCOUNT_GUARDRAILS = "corral:index:AccountGuardrails"
+SPEND_GUARDRAILS = "corral:index:SpendGuardrails"
 
 # Document kinds produced by corral.documents, and the policy type they become.
 SCP_KIND = K.SCP_KIND

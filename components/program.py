@@ -14,6 +14,7 @@ import pulumi.runtime
 from components import MANIFEST
 from components.account import AccountGuardrails, AccountGuardrailsArgs
 from components.organization import OrganizationGuardrails, OrganizationGuardrailsArgs
+from components.spend import SpendGuardrails, SpendGuardrailsArgs
 from corral import keys as K
 from corral.documents import BuildError, build_plan
 from corral.manifest import build_manifest
@@ -61,7 +62,12 @@ def deploy(config: Mapping[str, Any]) -> pulumi.Output[dict]:
         account = AccountGuardrails(spec.name_prefix, AccountGuardrailsArgs(plan))
         # IAM APIs address a managed policy by its ARN.
         ids = account.policy_arns
-    return ids.apply(lambda deployed: build_manifest(spec, plan, deployed))
+    if spec.spend is None or not spec.spend.enabled:
+        return ids.apply(lambda deployed: build_manifest(spec, plan, deployed))
+    spend = SpendGuardrails(f"{spec.name_prefix}-spend", SpendGuardrailsArgs(spec.spend))
+    return pulumi.Output.all(ids, spend.ids).apply(
+        lambda both: build_manifest(spec, plan, both[0], both[1])
+    )
 
 
 def run() -> None:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from corral import catalog, documents, manifest
+from corral import catalog, documents, manifest, spend
 from corral.catalog_refresh import write_atomically
 from corral.documents import BuildError
 from corral.spec import SpecError, load_stack_file
@@ -44,6 +44,8 @@ def render_payload(config: str) -> dict:
     spec = load_stack_file(config)
     plan = documents.build_plan(spec)
     payload = plan.to_dict()
+    if spec.spend is not None and spec.spend.enabled:
+        payload["spend"] = spend.render(spec.spend)
     payload["manifest"] = manifest.build_manifest(spec, plan)
     return payload
 

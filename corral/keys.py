@@ -19,7 +19,7 @@ TARGETS = "targets"
 PRINCIPALS = "principals"
 ALLOW_LOCKOUT = "allowLockout"
 NAME_PREFIX = "namePrefix"
-# Reserved for spend detection (budgets, alarms, notifications).
+# Spend detection (budgets, alarms, notifications, circuit breaker): see corral.spend.
 SPEND_KEYS = ("budgets", "alarms", "notifications", "circuitBreaker")
 
 TOP_LEVEL_KEYS = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
+from corral import spend
 from corral.documents import Plan
 from corral.spec import Spec
 
@@ -21,10 +22,16 @@ def digest(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-def build_manifest(spec: Spec, plan: Plan, ids: Mapping[str, str] | None = None) -> dict:
-    """The manifest for ``plan``; ``ids`` maps document names to deployed policy ids/ARNs."""
+def build_manifest(
+    spec: Spec,
+    plan: Plan,
+    ids: Mapping[str, str] | None = None,
+    spend_ids: Mapping[str, str] | None = None,
+) -> dict:
+    """The manifest for ``plan``; ``ids`` maps document names to deployed policy ids/ARNs,
+    ``spend_ids`` the spend resources to their deployed ARNs."""
     ids = ids or {}
-    return {
+    result = {
         "version": MANIFEST_VERSION,
         "mode": spec.mode,
         "partition": spec.partition,
@@ -53,3 +60,6 @@ def build_manifest(spec: Spec, plan: Plan, ids: Mapping[str, str] | None = None)
             for a in plan.attachments
         ],
     }
+    if spec.spend is not None and spec.spend.enabled:
+        result["spend"] = spend.manifest_entries(spec.spend, dict(spend_ids or {}))
+    return result

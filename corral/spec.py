@@ -9,6 +9,7 @@ names the full key path and the fix.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -162,6 +163,8 @@ class Spec:
     principals: Principals = field(default_factory=Principals)
     allow_lockout: bool = False
     name_prefix: str = K.DEFAULT_NAME_PREFIX
+    spend: Any = None
+    """Spend detection (``corral.spend.SpendSpec``); off unless a spend key is set."""
 
     def regions_for(self, target: Target | None = None) -> tuple[str, ...]:
         """Allowed regions for ``target`` (its override, else the spec's)."""
@@ -219,7 +222,7 @@ def from_config(config: Mapping[str, Any]) -> Spec:
 
 
 def _build(raw: dict[str, Any], aws_region: Any) -> Spec:
-    _reject_unknown(raw, K.TOP_LEVEL_KEYS, K.NAMESPACE + ":", sep="")
+    _reject_unknown(raw, K.TOP_LEVEL_KEYS + K.SPEND_KEYS, K.NAMESPACE + ":", sep="")
     region, partition = _home_region(aws_region)
     mode = _choice(raw, K.MODE, K.MODES, _key(K.MODE), required=True)
     allowed = _regions(raw.get(K.ALLOWED_REGIONS), _key(K.ALLOWED_REGIONS), partition, True)
@@ -239,7 +242,26 @@ def _build(raw: dict[str, Any], aws_region: Any) -> Spec:
     _check_overrides(spec)
     if not spec.allow_lockout:
         _check_lockout(spec)
-    return spec
+    return dataclasses.replace(spec, spend=_spend(raw, spec))
+
+
+def _spend(raw: dict[str, Any], spec: Spec) -> Any:
+    from corral import spend  # noqa: PLC0415 - corral.spend builds on this module
+
+    return spend.parse(
+        {k: raw[k] for k in K.SPEND_KEYS if k in raw},
+        mode=spec.mode,
+        partition=spec.partition,
+        region=spec.region,
+        account_ids=[t.id for t in spec.targets if t.kind == K.ACCOUNT_TARGET],
+        name_prefix=spec.name_prefix,
+        exempt_principals=spec.exempt_principals,
+        principals={
+            K.GROUPS: spec.principals.groups,
+            K.USERS: spec.principals.users,
+            K.ROLES: spec.principals.roles,
+        },
+    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -276,12 +298,6 @@ def _reject_unknown(
             continue
         if not isinstance(name, str):
             raise SpecError(f"{base}{sep}{name!r}", "is not a valid key name; keys are text.")
-        if sep == "" and name in K.SPEND_KEYS:
-            raise SpecError(
-                f"{base}{name}",
-                "is reserved for spend detection, which this version does not "
-                "deploy yet; remove it.",
-            )
         hint = catalog.suggest(name, allowed)
         fix = f"did you mean '{hint}'?" if hint else f"valid keys are {', '.join(allowed)}."
         raise SpecError(f"{base}{sep}{name}", f"is not a known key; {fix}")

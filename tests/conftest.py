@@ -74,8 +74,11 @@ class GuardrailMocks(pulumi.runtime.Mocks):
         self.created.append(Created(args.typ, args.name, dict(args.inputs), resource_id, state))
         return resource_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
-        """No provider function is expected; fail loudly if one is called."""
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        """Only getCallerIdentity (the deploying account) is expected; fail loudly otherwise."""
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            arn = f"arn:aws:iam::{ACCOUNT_ID}:role/deployer"
+            return {"accountId": ACCOUNT_ID, "arn": arn, "userId": "AROAEXAMPLE"}
         raise AssertionError(f"unexpected provider call {args.token}")
 
     def of_type(self, type_token: str) -> list[Created]:

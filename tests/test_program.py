@@ -210,3 +210,23 @@ def test_unknown_key_is_rejected_before_anything_is_created(pulumi_mocks, deploy
         "corral:allowedRegion: is not a known key; did you mean 'allowedRegions'?"
     )
     assert pulumi_mocks.created == []
+
+
+def test_spend_example_deploys_spend_guardrails_and_lists_them_in_the_manifest(
+    pulumi_mocks, deploy
+):
+    stack = Path(__file__).resolve().parent.parent / "Pulumi.spend-example.yaml"
+    config = stack_config(stack)
+    pulumi.runtime.set_all_config(as_engine(config))
+    manifest = deploy(run_main)
+
+    types = {c.type for c in pulumi_mocks.created}
+    assert "corral:index:SpendGuardrails" in types
+    assert "aws:budgets/budget:Budget" in types
+    alarms = pulumi_mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    spend = from_config(config).spend
+    assert len(manifest["spend"]["alarms"]) == len(alarms) > 300
+    assert {a["name"] for a in manifest["spend"]["alarms"]} == {a.inputs["name"] for a in alarms}
+    assert manifest["spend"]["budgets"] and manifest["spend"]["topics"]
+    assert spend.breaker is True
+    assert manifest["documents"][0]["kind"] == "iam"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from corral import keys as K
 from corral.spec import InstanceRule, SpecError, from_config, load_stack_file
@@ -72,8 +74,17 @@ def test_unknown_top_level_key_is_rejected_with_suggestion():
     )
 
 
-def test_reserved_spend_key_is_explained():
-    assert error_of(budgets={"limit": 10}).startswith("corral:budgets: is reserved for spend")
+def test_spend_detection_is_off_until_a_spend_key_is_set():
+    assert spec_with().spend.enabled is False
+    spec = spec_with(notifications={"emails": ["ops@example.com"]})
+    assert spec.spend.enabled is True
+    assert spec.spend.emails == ("ops@example.com",)
+
+
+def test_spend_errors_name_the_key():
+    assert error_of(notifications={"emails": ["not-an-email"]}).startswith(
+        "corral:notifications.emails[0]: "
+    )
 
 
 def test_unknown_nested_key_names_full_path():
@@ -270,6 +281,25 @@ def test_example_stack_file_loads():
     spec = load_stack_file("Pulumi.example.yaml")
     assert spec.mode == "organization"
     assert [t.name for t in spec.targets] == ["root", "workloads", "ml"]
+    assert spec.spend.enabled is False
+
+
+def test_example_spend_section_is_valid_once_uncommented():
+    """The commented spend keys of the example stack parse as documented."""
+    text = Path("Pulumi.example.yaml").read_text()
+    block = text[text.index("  # corral:notifications:") :]
+    uncommented = "\n".join(
+        line.replace("  # ", "  ", 1) if line.startswith("  # ") else line
+        for line in block.splitlines()
+    )
+    config = yaml.safe_load(text)["config"]
+    config.update(yaml.safe_load(uncommented))
+    config["corral:targets"].append({"id": "111122223333", "name": "sandbox"})
+    spec = from_config(config)
+    assert spec.spend.enabled
+    assert spec.spend.emails == ("cloud-alerts@example.com",)
+    assert spec.spend.breaker is True
+    assert spec.spend.account_ids == ("111122223333",)
 
 
 def test_stack_file_errors(tmp_path):

@@ -97,8 +97,11 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         self.created.append(Created(args.typ, args.name, resource_id, region))
         return resource_id, {**args.inputs, **state}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
-        """The program calls no provider functions."""
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        """getCallerIdentity asks the emulator's STS; other functions are refused."""
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            who = self.client("sts", self.default_region).get_caller_identity()
+            return {"accountId": who["Account"], "arn": who["Arn"], "userId": who["UserId"]}
         raise UnsupportedResource(f"the emulator does not implement the function {args.token}.")
 
 

@@ -1,0 +1,245 @@
+"""The requests corral.spend builds are valid AWS API calls: created in moto, read back.
+
+boto3 validates every parameter against botocore's service model before a call
+leaves the client, so each call below is also a model check. Moto implements
+no AWS Budgets subscriber or budget-action API (CreateSubscriber,
+DescribeSubscribersForNotification, CreateBudgetAction): those requests are
+checked with botocore's ParamValidator against the operation's input shape.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import botocore.session
+import pytest
+from botocore.validate import ParamValidator
+from moto import mock_aws
+
+from corral import catalog
+from corral import spend as S
+
+EMAILS = ["ops@example.com", "finance@example.com"]
+HOOK = "https://hooks.example.com/aws"
+HOME = "eu-west-1"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    # botocore knows regions newer than moto's list; let moto serve every one of them.
+    monkeypatch.setenv("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+    with mock_aws():
+        yield boto3.session.Session()
+
+
+def account_spend() -> S.SpendSpec:
+    return S.parse(
+        {
+            "notifications": {"emails": EMAILS, "https": [HOOK]},
+            "budgets": {"limit": 200},
+            "circuitBreaker": {"enabled": True},
+        },
+        mode="account", partition="aws", region=HOME, account_ids=(),
+        exempt_principals=["arn:aws:iam::*:role/corral-break-glass"],
+        principals={"groups": ["developers"], "users": [], "roles": ["Admin"]},
+    )  # fmt: skip
+
+
+def validate(service: str, operation: str, params: dict) -> None:
+    model = botocore.session.get_session().get_service_model(service)
+    shape = model.operation_model(operation).input_shape
+    report = ParamValidator().validate(params, shape)
+    assert not report.has_errors(), report.generate_report()
+
+
+def create_topic(aws, spend, site, account):
+    sns = aws.client("sns", region_name=site.home)
+    arn = sns.create_topic(**S.topic_request(site))["TopicArn"]
+    policy = S.topic_policy(spend, site, arn, account)
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=policy)
+    for request in S.subscription_requests(spend, arn):
+        sns.subscribe(**request)
+    return sns, arn, policy
+
+
+def test_topic_policy_and_subscriptions_round_trip(aws):
+    spend = account_spend()
+    [site] = S.plan(spend)
+    account = aws.client("sts", region_name=HOME).get_caller_identity()["Account"]
+    sns, arn, policy = create_topic(aws, spend, site, account)
+    assert arn == f"arn:aws:sns:{HOME}:{account}:corral-spend-alerts"
+    attributes = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+    assert json.loads(attributes["Policy"]) == json.loads(policy)
+    subs = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+    assert sorted((s["Protocol"], s["Endpoint"]) for s in subs) == sorted(
+        [("email", e) for e in EMAILS] + [("https", HOOK)]
+    )
+    tags = sns.list_tags_for_resource(ResourceArn=arn)["Tags"]
+    assert tags == [{"Key": "corral:managed", "Value": "true"}]
+
+
+def test_budget_and_notifications_round_trip(aws):
+    spend = account_spend()
+    [site] = S.plan(spend)
+    account = aws.client("sts", region_name=HOME).get_caller_identity()["Account"]
+    _, topic, _ = create_topic(aws, spend, site, account)
+    budgets = aws.client("budgets", region_name="us-east-1")
+    [budget] = site.budgets
+    request = S.budget_request(spend, budget, account, topic)
+    budgets.create_budget(**request)
+    stored = budgets.describe_budget(AccountId=account, BudgetName=budget.name)["Budget"]
+    assert stored["BudgetName"] == "corral-monthly"
+    assert float(stored["BudgetLimit"]["Amount"]) == 200.0
+    assert stored["BudgetLimit"]["Unit"] == "USD"
+    assert (stored["TimeUnit"], stored["BudgetType"]) == ("MONTHLY", "COST")
+    notes = budgets.describe_notifications_for_budget(AccountId=account, BudgetName=budget.name)
+    expected = [n["Notification"] for n in request["NotificationsWithSubscribers"]]
+    assert sorted(notes["Notifications"], key=repr) == sorted(expected, key=repr)
+    # Moto has no subscriber API: check each notification's subscribers against the model.
+    for item in request["NotificationsWithSubscribers"]:
+        for subscriber in item["Subscribers"]:
+            validate("budgets", "CreateSubscriber", {
+                "AccountId": account, "BudgetName": budget.name,
+                "Notification": item["Notification"], "Subscriber": subscriber,
+            })  # fmt: skip
+        assert len(item["Subscribers"]) == len(EMAILS) + 1
+
+
+def test_linked_account_budget_round_trip(aws):
+    values = {"notifications": {"emails": EMAILS}, "budgets": {"deployment": "management"}}
+    spend = S.parse(values, mode="organization", partition="aws", region="us-east-1",
+                    account_ids=["111111111111"])  # fmt: skip
+    management = S.plan(spend)[0]
+    account = aws.client("sts", region_name="us-east-1").get_caller_identity()["Account"]
+    _, topic, _ = create_topic(aws, spend, management, account)
+    budgets = aws.client("budgets", region_name="us-east-1")
+    for budget in management.budgets:
+        budgets.create_budget(**S.budget_request(spend, budget, account, topic))
+    stored = budgets.describe_budgets(AccountId=account)["Budgets"]
+    by_name = {b["BudgetName"]: b for b in stored}
+    assert sorted(by_name) == ["corral-111111111111", "corral-organization"]
+    assert by_name["corral-111111111111"]["CostFilters"] == {"LinkedAccount": ["111111111111"]}
+
+
+def test_every_alarm_round_trips_in_its_region(aws):
+    spend = account_spend()
+    [site] = S.plan(spend)
+    account = aws.client("sts", region_name=HOME).get_caller_identity()["Account"]
+    _, topic, _ = create_topic(aws, spend, site, account)
+    by_region: dict[str, list[dict]] = {}
+    for alarm in site.alarms:
+        by_region.setdefault(alarm.region, []).append(S.alarm_request(alarm, topic))
+    assert sorted(by_region) == sorted(catalog.regions("aws"))
+    for region, requests in by_region.items():
+        cloudwatch = aws.client("cloudwatch", region_name=region)
+        for request in requests:
+            cloudwatch.put_metric_alarm(**request)
+        stored = cloudwatch.describe_alarms(AlarmNamePrefix="corral-spend-")["MetricAlarms"]
+        assert len(stored) == len(requests)
+        wanted = {r["AlarmName"]: r for r in requests}
+        for alarm in stored:
+            request = wanted[alarm["AlarmName"]]
+            for name in ("Namespace", "MetricName", "Statistic", "Period", "Threshold",
+                         "ComparisonOperator", "TreatMissingData", "AlarmActions",
+                         "EvaluationPeriods", "AlarmDescription"):  # fmt: skip
+                assert alarm[name] == request[name], (alarm["AlarmName"], name)
+            assert sorted(alarm["Dimensions"], key=repr) == sorted(request["Dimensions"], key=repr)
+    home = aws.client("cloudwatch", region_name=HOME).describe_alarms()["MetricAlarms"]
+    assert {tuple(a["AlarmActions"]) for a in home} == {(topic,)}
+    billing = aws.client("cloudwatch", region_name="us-east-1").describe_alarms(
+        AlarmNames=["corral-spend-billing"]
+    )["MetricAlarms"]
+    assert billing[0]["Dimensions"] == [{"Name": "Currency", "Value": "USD"}]
+    assert billing[0]["AlarmActions"] == []
+
+
+def test_forwarding_rules_targets_and_role_round_trip(aws):
+    spend = account_spend()
+    [site] = S.plan(spend)
+    account = aws.client("sts", region_name=HOME).get_caller_identity()["Account"]
+    _, topic, _ = create_topic(aws, spend, site, account)
+    iam = aws.client("iam", region_name="us-east-1")
+    names = S.names(spend)
+    role = iam.create_role(
+        RoleName=names["forward_role"], Path="/corral/",
+        AssumeRolePolicyDocument=S.forward_role_trust(account),
+    )["Role"]  # fmt: skip
+    iam.put_role_policy(
+        RoleName=names["forward_role"], PolicyName="forward",
+        PolicyDocument=S.forward_role_policy(spend, account),
+    )  # fmt: skip
+    for region in site.forward_regions[:3]:
+        events = aws.client("events", region_name=region)
+        request = S.forward_rule_request(spend)
+        events.put_rule(**request)
+        bus = S.bus_arn(spend, HOME, account)
+        events.put_targets(
+            Rule=request["Name"], Targets=[{"Id": "home", "Arn": bus, "RoleArn": role["Arn"]}]
+        )
+        stored = events.describe_rule(Name=request["Name"])
+        assert json.loads(stored["EventPattern"]) == json.loads(request["EventPattern"])
+        [target] = events.list_targets_by_rule(Rule=request["Name"])["Targets"]
+        assert target["Arn"] == bus
+    events = aws.client("events", region_name=HOME)
+    deliver = S.deliver_rule_request(spend)
+    arn = events.put_rule(**deliver)["RuleArn"]
+    assert arn == S.rule_arn(spend, HOME, account, names["deliver_rule"])
+    events.put_targets(Rule=deliver["Name"], Targets=[{"Id": "topic", "Arn": topic}])
+    assert events.list_targets_by_rule(Rule=deliver["Name"])["Targets"][0]["Arn"] == topic
+
+
+def test_circuit_breaker_policy_role_and_action(aws):
+    spend = account_spend()
+    [site] = S.plan(spend)
+    account = aws.client("sts", region_name=HOME).get_caller_identity()["Account"]
+    _, topic, _ = create_topic(aws, spend, site, account)
+    iam = aws.client("iam", region_name="us-east-1")
+    names = S.names(spend)
+    deny = iam.create_policy(
+        PolicyName=names["breaker_policy"], Path="/corral/",
+        PolicyDocument=S.deny_launch_policy(spend),
+    )["Policy"]  # fmt: skip
+    role = iam.create_role(
+        RoleName=names["breaker_role"], Path="/corral/",
+        AssumeRolePolicyDocument=S.breaker_role_trust(account),
+    )["Role"]  # fmt: skip
+    [breaker] = site.breakers
+    grant = S.breaker_role_policy(spend, breaker, deny["Arn"])
+    iam.put_role_policy(RoleName=names["breaker_role"], PolicyName="apply", PolicyDocument=grant)
+    stored = iam.get_role_policy(RoleName=names["breaker_role"], PolicyName="apply")
+    assert stored["PolicyDocument"] == json.loads(grant)
+    version = iam.get_policy_version(PolicyArn=deny["Arn"], VersionId=deny["DefaultVersionId"])
+    assert version["PolicyVersion"]["Document"] == json.loads(S.deny_launch_policy(spend))
+    # Moto has no budget-action API: check the request against CreateBudgetAction's model.
+    request = S.breaker_request(
+        spend, breaker, account_id=account, role_arn=role["Arn"], policy_ref=deny["Arn"],
+        topic_arn=topic,
+    )  # fmt: skip
+    validate("budgets", "CreateBudgetAction", request)
+    assert request["Definition"]["IamActionDefinition"] == {
+        "PolicyArn": deny["Arn"], "Groups": ["developers"], "Roles": ["Admin"]
+    }  # fmt: skip
+
+
+def test_scp_circuit_breaker_request_is_valid():
+    values = {
+        "notifications": {"emails": EMAILS},
+        "budgets": {"deployment": "management"},
+        "circuitBreaker": {"enabled": True, "approval": "manual"},
+    }
+    spend = S.parse(values, mode="organization", partition="aws", region="us-east-1",
+                    account_ids=["111111111111"])  # fmt: skip
+    [breaker] = S.plan(spend)[0].breakers
+    request = S.breaker_request(
+        spend, breaker, account_id="999999999999",
+        role_arn="arn:aws:iam::999999999999:role/corral/corral-circuit-breaker",
+        policy_ref="p-abcd1234", topic_arn="arn:aws:sns:us-east-1:999999999999:corral-spend-alerts",
+    )  # fmt: skip
+    validate("budgets", "CreateBudgetAction", request)
+    assert request["ActionType"] == "APPLY_SCP_POLICY"
+    assert request["Definition"] == {
+        "ScpActionDefinition": {"PolicyId": "p-abcd1234", "TargetIds": ["111111111111"]}
+    }
+    with pytest.raises(AssertionError):
+        validate("budgets", "CreateBudgetAction", {**request, "ApprovalModel": 7})
