@@ -35,7 +35,15 @@ class Created:
     region: str
 
 
-Handler = Callable[["EmulatorMocks", pulumi.runtime.MockResourceArgs, str], tuple[str, dict]]
+@dataclass(frozen=True)
+class Site:
+    """Where a resource goes: region, and the role its provider assumes (member accounts)."""
+
+    region: str
+    role_arn: str | None = None
+
+
+Handler = Callable[["EmulatorMocks", pulumi.runtime.MockResourceArgs, Site], tuple[str, dict]]
 HANDLERS: dict[str, Handler] = {}
 
 
@@ -57,34 +65,52 @@ class EmulatorMocks(pulumi.runtime.Mocks):
     endpoint_url: str
     default_region: str
     created: list[Created] = field(default_factory=list)
-    _provider_regions: dict[str, str] = field(default_factory=dict)
-    _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _providers: dict[str, Site] = field(default_factory=dict)
+    _clients: dict[tuple[str, Site], Any] = field(default_factory=dict)
+    _sessions: dict[str, boto3.Session] = field(default_factory=dict)
 
-    def client(self, service: str, region: str) -> Any:
-        """A boto3 client for the emulator, shared per (service, region)."""
-        key = (service, region)
+    def client(self, service: str, site: Site | str) -> Any:
+        """A boto3 client for the emulator, shared per (service, site)."""
+        if isinstance(site, str):
+            site = Site(site)
+        key = (service, site)
         if key not in self._clients:
-            self._clients[key] = self.session.client(
-                service, region_name=region, endpoint_url=self.endpoint_url
+            session = self._session_for(site.role_arn)
+            self._clients[key] = session.client(
+                service, region_name=site.region, endpoint_url=self.endpoint_url
             )
         return self._clients[key]
 
-    def _region_of(self, args: pulumi.runtime.MockResourceArgs) -> str:
-        explicit = args.inputs.get("region")
-        if explicit:
-            return explicit
+    def _session_for(self, role_arn: str | None) -> boto3.Session:
+        if role_arn is None:
+            return self.session
+        if role_arn not in self._sessions:
+            sts = self.session.client("sts", endpoint_url=self.endpoint_url)
+            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="corral-emulator")
+            c = creds["Credentials"]
+            self._sessions[role_arn] = boto3.Session(
+                aws_access_key_id=c["AccessKeyId"],
+                aws_secret_access_key=c["SecretAccessKey"],
+                aws_session_token=c["SessionToken"],
+            )
+        return self._sessions[role_arn]
+
+    def _site_of(self, args: pulumi.runtime.MockResourceArgs) -> Site:
+        site = Site(self.default_region)
         if args.provider:
             urn = args.provider.rsplit("::", 1)[0]
-            name = urn.rsplit("::", 1)[-1]
-            return self._provider_regions.get(name, self.default_region)
-        return self.default_region
+            site = self._providers.get(urn.rsplit("::", 1)[-1], site)
+        explicit = args.inputs.get("region")
+        return Site(explicit, site.role_arn) if explicit else site
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         """Create the resource in the emulator; return its id and state."""
         if args.typ.startswith("corral:"):  # component resources own no cloud state
             return f"{args.name}-component", {}
         if args.typ.startswith(PROVIDER_PREFIX):
-            self._provider_regions[args.name] = args.inputs.get("region", self.default_region)
+            roles = args.inputs.get("assumeRoles") or []
+            role = roles[0].get("roleArn") if roles else None
+            self._providers[args.name] = Site(args.inputs.get("region", self.default_region), role)
             return f"{args.name}-provider", dict(args.inputs)
         handler = HANDLERS.get(args.typ)
         if handler is None:
@@ -92,15 +118,23 @@ class EmulatorMocks(pulumi.runtime.Mocks):
                 f"the emulator cannot create {args.typ} ({args.name}); add a handler in "
                 "examples/emulator/mocks.py or deploy with `pulumi up`."
             )
-        region = self._region_of(args)
-        resource_id, state = handler(self, args, region)
-        self.created.append(Created(args.typ, args.name, resource_id, region))
+        site = self._site_of(args)
+        resource_id, state = handler(self, args, site)
+        self.created.append(Created(args.typ, args.name, resource_id, site.region))
         return resource_id, {**args.inputs, **state}
+
+    @staticmethod
+    def _provider_name(reference: str | None) -> str:
+        if not reference:
+            return ""
+        return reference.rsplit("::", 1)[0].rsplit("::", 1)[-1]
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         """getCallerIdentity asks the emulator's STS; other functions are refused."""
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            who = self.client("sts", self.default_region).get_caller_identity()
+            home = Site(self.default_region)
+            site = self._providers.get(self._provider_name(args.provider), home)
+            who = self.client("sts", site).get_caller_identity()
             return {"accountId": who["Account"], "arn": who["Arn"], "userId": who["UserId"]}
         raise UnsupportedResource(f"the emulator does not implement the function {args.token}.")
 
@@ -113,8 +147,8 @@ def _tags(inputs: dict) -> list[dict[str, str]]:
 
 
 @handles("aws:organizations/policy:Policy")
-def _scp(mocks: EmulatorMocks, args: pulumi.runtime.MockResourceArgs, region: str):
-    policy = mocks.client("organizations", region).create_policy(
+def _scp(mocks: EmulatorMocks, args: pulumi.runtime.MockResourceArgs, site: Site):
+    policy = mocks.client("organizations", site).create_policy(
         Content=args.inputs["content"],
         Description=args.inputs.get("description", ""),
         Name=args.inputs["name"],
@@ -125,9 +159,9 @@ def _scp(mocks: EmulatorMocks, args: pulumi.runtime.MockResourceArgs, region: st
 
 
 @handles("aws:organizations/policyAttachment:PolicyAttachment")
-def _scp_attachment(mocks: EmulatorMocks, args: pulumi.runtime.MockResourceArgs, region: str):
+def _scp_attachment(mocks: EmulatorMocks, args: pulumi.runtime.MockResourceArgs, site: Site):
     policy_id, target_id = args.inputs["policyId"], args.inputs["targetId"]
-    mocks.client("organizations", region).attach_policy(PolicyId=policy_id, TargetId=target_id)
+    mocks.client("organizations", site).attach_policy(PolicyId=policy_id, TargetId=target_id)
     return f"{target_id}:{policy_id}", {}
 
 
@@ -135,11 +169,11 @@ def _scp_attachment(mocks: EmulatorMocks, args: pulumi.runtime.MockResourceArgs,
 
 
 @handles("aws:iam/policy:Policy")
-def _iam_policy(mocks: EmulatorMocks, args: pulumi.runtime.MockResourceArgs, region: str):
+def _iam_policy(mocks: EmulatorMocks, args: pulumi.runtime.MockResourceArgs, site: Site):
     document = args.inputs["policy"]
     if not isinstance(document, str):
         document = json.dumps(document)
-    policy = mocks.client("iam", region).create_policy(
+    policy = mocks.client("iam", site).create_policy(
         PolicyName=args.inputs.get("name", args.name),
         Path=args.inputs.get("path", "/"),
         PolicyDocument=document,
@@ -150,8 +184,8 @@ def _iam_policy(mocks: EmulatorMocks, args: pulumi.runtime.MockResourceArgs, reg
 
 
 def _attach(kind: str, key: str) -> Handler:
-    def handler(mocks: EmulatorMocks, args: pulumi.runtime.MockResourceArgs, region: str):
-        iam = mocks.client("iam", region)
+    def handler(mocks: EmulatorMocks, args: pulumi.runtime.MockResourceArgs, site: Site):
+        iam = mocks.client("iam", site)
         name, arn = args.inputs[key], args.inputs["policyArn"]
         getattr(iam, f"attach_{kind}_policy")(**{f"{kind.capitalize()}Name": name}, PolicyArn=arn)
         return f"{name}-{arn}", {}
