@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -69,6 +70,35 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- policy pack
+
+
+def _cmd_policy_config(args: argparse.Namespace) -> int:
+    from corral import packconfig  # noqa: PLC0415
+
+    spec = load_stack_file(args.config)
+    try:
+        config = packconfig.pack_config(spec, args.target)
+    except (KeyError, ValueError) as exc:
+        if isinstance(exc, SpecError | BuildError):
+            raise
+        raise CommandError(str(exc).strip("'\"")) from None
+    text = packconfig.render(config)
+    if args.output:
+        write_atomically(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _cmd_preview_check(args: argparse.Namespace) -> int:
+    """Run the pack's harness in its own process (it needs pulumi; corral does not)."""
+    harness = Path(__file__).resolve().parent.parent / "policies" / "harness.py"
+    if not harness.is_file():
+        raise CommandError(f"{harness} is missing; run corral from its source checkout.")
+    return subprocess.run([sys.executable, str(harness), *args.rest], check=False).returncode
+
+
 # --------------------------------------------------------------------------- catalog
 
 
@@ -114,9 +144,10 @@ def _extensions() -> list[Register]:
 
     Imported here, not at the top: those modules import this one's exit codes.
     """
+    from corral import verify_cli  # noqa: PLC0415
     from corral.explain import register as explain  # noqa: PLC0415
 
-    return [explain]
+    return [verify_cli.register, explain]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,6 +178,22 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--endpoint-url")
     refresh.add_argument("--output", metavar="FILE", help="default: the packaged data file")
     refresh.set_defaults(handler=_cmd_refresh_catalog)
+
+    config = sub.add_parser(
+        "policy-config", help="print the policy pack config (--policy-pack-config) for a stack"
+    )
+    _add_config(config)
+    config.add_argument("--target", help="a target name or id: enforce its overrides")
+    config.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    config.set_defaults(handler=_cmd_policy_config)
+
+    check = sub.add_parser(
+        "preview-check",
+        help="run a Pulumi program under mocks through the policy pack",
+        add_help=False,
+    )
+    check.add_argument("rest", nargs=argparse.REMAINDER)
+    check.set_defaults(handler=_cmd_preview_check)
 
     for register in _extensions():
         register(sub)

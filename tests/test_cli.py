@@ -92,3 +92,60 @@ def test_unknown_command_is_a_usage_error():
     with pytest.raises(SystemExit) as info:
         main(["frobnicate"])
     assert info.value.code == 2
+
+
+def test_every_subsystem_command_is_wired():
+    parser_help = subprocess.run(
+        [sys.executable, "-m", "corral", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in (
+        "render",
+        "policy-config",
+        "preview-check",
+        "verify",
+        "sweep",
+        "iam-policy",
+        "merge",
+        "explain",
+        "regions",
+        "instance-types",
+        "refresh-catalog",
+    ):
+        assert command in parser_help, command
+
+
+def test_policy_config_is_derived_from_the_stack(capsys):
+    assert main(["policy-config", "--config", "Pulumi.example.yaml"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["allowed-regions"] == {"regions": ["eu-west-1", "us-east-1"]}
+    assert main(["policy-config", "--config", "Pulumi.example.yaml", "--target", "ml"]) == 0
+    ml = json.loads(capsys.readouterr().out)["instance-types"]
+    assert "p5.*" in ml["allow"]
+
+
+def test_policy_config_unknown_target_is_one_line(capsys):
+    assert main(["policy-config", "--config", "Pulumi.example.yaml", "--target", "mll"]) == 2
+    assert capsys.readouterr().err == (
+        "corral: error: --target: 'mll' is not a target of the spec; did you mean 'ml'?\n"
+    )
+
+
+def test_preview_check_runs_the_pack_harness_on_a_program():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "corral",
+            "preview-check",
+            "tests/fixtures/bad_stack",
+            "--config",
+            "Pulumi.example.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "mandatory" in result.stdout
+    assert "[instance-types]" in result.stdout

@@ -1,0 +1,104 @@
+"""What every check shares: its metadata record, its contexts, and finding constructors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.aws import Connection
+from corral.documents import Plan
+from corral.findings import ERROR, FAIL, PASS, Finding
+from corral.spec import Spec
+
+# Where a check runs.
+VERIFY = "verify"  # once per run, from the management (or standalone) account
+SWEEP_ACCOUNT = "sweep-account"  # once per swept account
+SWEEP_REGION = "sweep-region"  # once per swept account and enabled region
+SCOPES = (VERIFY, SWEEP_ACCOUNT, SWEEP_REGION)
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class CheckMetadata:
+    """The declarative record of a check (its id equals its module name in kebab case)."""
+
+    id: str
+    title: str
+    severity: str
+    risk: str
+    remediation: str
+    actions: tuple[str, ...]  # read-only IAM actions the check calls
+    modes: tuple[str, ...]  # "organization", "account"
+    scope: str
+
+    def as_rule(self) -> dict[str, str]:
+        """The fields reports show (SARIF rules)."""
+        return {
+            "title": self.title,
+            "severity": self.severity,
+            "risk": self.risk,
+            "remediation": self.remediation,
+        }
+
+
+@dataclass
+class VerifyContext:
+    """Inputs of a verify check."""
+
+    spec: Spec
+    plan: Plan
+    conn: Connection
+    account: str  # the caller: management account or standalone account
+    selected: Callable[[str], bool] = lambda account: True  # --accounts / --shard
+    org_level: bool = True  # False in every shard but the first
+    policy_ids: Mapping[str, str] = field(default_factory=dict)  # from --manifest
+
+
+@dataclass
+class SweepContext:
+    """Inputs of a sweep check: one account, and one region or None."""
+
+    spec: Spec
+    conn: Connection
+    account: str
+    region: str | None
+    caller: str
+
+
+Run = Callable[[Any], Iterable[Finding]]
+
+
+def passed(
+    meta: CheckMetadata,
+    account: str,
+    region: str | None,
+    resource: str,
+    message: str,
+    **details: Any,
+) -> Finding:
+    """A PASS finding of ``meta``."""
+    return Finding(meta.id, PASS, account, region, resource, message, details)
+
+
+def failed(
+    meta: CheckMetadata,
+    account: str,
+    region: str | None,
+    resource: str,
+    message: str,
+    **details: Any,
+) -> Finding:
+    """A FAIL finding of ``meta``."""
+    return Finding(meta.id, FAIL, account, region, resource, message, details)
+
+
+def errored(
+    check_id: str, account: str, region: str | None, resource: str, reason: str, role_name: str
+) -> Finding:
+    """An ERROR finding: the check could not read what it needs."""
+    message = (
+        f"Check {check_id} could not complete because {reason}; grant the role {role_name} "
+        "(or the caller) the actions printed by `corral iam-policy` and run it again."
+    )
+    return Finding(check_id, ERROR, account, region, resource, message)

@@ -1,0 +1,104 @@
+"""Account mode: every IAM user and role (bar service-linked and exempt ones) carries the deny."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+
+from corral import keys as K
+from corral.checks import _deployed
+from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
+from corral.findings import Finding
+
+METADATA = CheckMetadata(
+    id="principals-covered",
+    title="Every IAM user and role carries the guardrail policy",
+    severity="critical",
+    risk="In a standalone account the guardrails are identity policies: a user or role "
+    "without them (leaked keys, a forgotten CI role) can launch anything anywhere.",
+    remediation="Add the principal (or one of its groups) to corral:principals and run "
+    "`pulumi up`, or delete the principal.",
+    actions=(
+        "iam:ListPolicies",
+        "iam:ListEntitiesForPolicy",
+        "iam:ListUsers",
+        "iam:ListGroupsForUser",
+        "iam:ListRoles",
+    ),
+    modes=(K.ACCOUNT,),
+    scope=VERIFY,
+)
+SERVICE_LINKED_PATH = "/aws-service-role/"
+
+
+def _exempt(ctx: VerifyContext, arn: str) -> bool:
+    return any(fnmatch.fnmatchcase(arn, p) for p in ctx.spec.exempt_principals)
+
+
+def run(ctx: VerifyContext) -> Iterator[Finding]:
+    """One finding per user and per role."""
+    found = _deployed.listed(ctx)
+    names = [d.name for d in ctx.plan.documents]
+    attached: dict[str, set[str]] = {}
+    for name in names:
+        if name in found:
+            deployed = _deployed.Deployed(name, found[name], "")
+            attached[name] = _deployed.attached_to(ctx, deployed)
+        else:
+            attached[name] = set()
+    policies = " and ".join(names)
+
+    def missing(keys: set[str]) -> list[str]:
+        return [n for n in names if not attached[n] & keys]
+
+    for user in ctx.conn.read("iam", "ListUsers").get("Users", []):
+        if _exempt(ctx, user["Arn"]):
+            yield passed(
+                METADATA,
+                ctx.account,
+                None,
+                f"user {user['UserName']}",
+                f"User {user['UserName']} is exempt (corral:exemptPrincipals).",
+            )
+            continue
+        groups = ctx.conn.read("iam", "ListGroupsForUser", UserName=user["UserName"])
+        keys = {f"user:{user['UserName']}"} | {f"group:{g['GroupName']}" for g in groups["Groups"]}
+        yield _judge(ctx, "user", user["UserName"], user["Arn"], missing(keys), policies)
+    for role in ctx.conn.read("iam", "ListRoles").get("Roles", []):
+        if role.get("Path", "/").startswith(SERVICE_LINKED_PATH):
+            continue
+        if _exempt(ctx, role["Arn"]):
+            yield passed(
+                METADATA,
+                ctx.account,
+                None,
+                f"role {role['RoleName']}",
+                f"Role {role['RoleName']} is exempt (corral:exemptPrincipals).",
+            )
+            continue
+        keys = {f"role:{role['RoleName']}"}
+        yield _judge(ctx, "role", role["RoleName"], role["Arn"], missing(keys), policies)
+
+
+def _judge(
+    ctx: VerifyContext, kind: str, name: str, arn: str, lacking: list[str], policies: str
+) -> Finding:
+    resource = f"{kind} {name}"
+    if not lacking:
+        return passed(
+            METADATA, ctx.account, None, resource, f"IAM {kind} {name} carries {policies}."
+        )
+    via = " (directly or through a group)" if kind == "user" else ""
+    fix = (
+        f"corral:principals.{K.USERS} (or to a guarded group)"
+        if kind == "user"
+        else (f"corral:principals.{K.ROLES}")
+    )
+    return failed(
+        METADATA,
+        ctx.account,
+        None,
+        resource,
+        f"IAM {kind} {name} ({arn}) is not guarded: {', '.join(lacking)} is not attached to it"
+        f"{via}; add it to {fix} and run `pulumi up`, or delete the {kind}.",
+    )

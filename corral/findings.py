@@ -1,0 +1,301 @@
+"""Findings and the reports made from them: table, org tree, JSON, SARIF 2.1.0, JUnit XML.
+
+Every report is a pure function of the (sorted) findings, so shards merged from
+JSON give byte-identical reports to a single run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+PASS = "PASS"
+FAIL = "FAIL"
+ERROR = "ERROR"
+STATUSES = (PASS, FAIL, ERROR)
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_ERROR = 2
+FORMATS = ("table", "json", "sarif", "junit")
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+TOOL_URI = "https://github.com/corral-guardrails/corral"
+
+
+class ReportError(ValueError):
+    """A findings file cannot be read; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of one check for one resource."""
+
+    check: str
+    status: str
+    account: str
+    region: str | None
+    resource: str
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The JSON form (``details`` only when present)."""
+        data = asdict(self)
+        if not self.details:
+            del data["details"]
+        else:
+            data["details"] = dict(self.details)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """Parse the JSON form; raises ``ReportError`` on a malformed entry."""
+        try:
+            finding = cls(
+                check=data["check"],
+                status=data["status"],
+                account=data["account"],
+                region=data.get("region"),
+                resource=data["resource"],
+                message=data["message"],
+                details=data.get("details") or {},
+            )
+        except (KeyError, TypeError) as exc:
+            raise ReportError(f"finding {data!r:.80} lacks {exc}") from None
+        if finding.status not in STATUSES:
+            raise ReportError(f"finding status {finding.status!r} is not one of {STATUSES}")
+        return finding
+
+    @property
+    def sort_key(self) -> tuple:
+        """Order: account, check, region, resource, status, message."""
+        return (
+            self.account,
+            self.check,
+            self.region or "",
+            self.resource,
+            self.status,
+            self.message,
+        )
+
+
+def normalise(findings: Iterable[Finding]) -> list[Finding]:
+    """Sorted, without duplicates: the one order every report uses."""
+    unique = {json.dumps(f.to_dict(), sort_keys=True): f for f in findings}
+    return sorted(unique.values(), key=lambda f: f.sort_key)
+
+
+def exit_code(findings: Iterable[Finding]) -> int:
+    """2 if any ERROR, else 1 if any FAIL, else 0."""
+    statuses = {f.status for f in findings}
+    if ERROR in statuses:
+        return EXIT_ERROR
+    return EXIT_FAIL if FAIL in statuses else EXIT_OK
+
+
+def counts(findings: Iterable[Finding]) -> dict[str, int]:
+    """Number of findings per status."""
+    result = dict.fromkeys(STATUSES, 0)
+    for f in findings:
+        result[f.status] += 1
+    return result
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def to_json(findings: Sequence[Finding]) -> str:
+    """``{"findings": [...], "summary": {...}}``, sorted and indented."""
+    ordered = normalise(findings)
+    payload = {"findings": [f.to_dict() for f in ordered], "summary": counts(ordered)}
+    return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+
+
+def load_json(path: str | Path) -> list[Finding]:
+    """Read a JSON report written by :func:`to_json`."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path}: file not found; pass the JSON reports of each shard.") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path}: not a JSON report ({exc}); use --format json.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
+        raise ReportError(f"{path}: has no 'findings' list; use a report from --format json.")
+    try:
+        return [Finding.from_dict(item) for item in data["findings"]]
+    except ReportError as exc:
+        raise ReportError(f"{path}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- table
+
+
+def to_table(findings: Sequence[Finding]) -> str:
+    """Findings grouped by account, then the org tree, then a one-line summary."""
+    ordered = normalise(findings)
+    lines: list[str] = []
+    by_account: dict[str, list[Finding]] = {}
+    for f in ordered:
+        by_account.setdefault(f.account, []).append(f)
+    for account, group in by_account.items():
+        lines.append(f"Account {account}")
+        for f in group:
+            where = f.region or "-"
+            lines.append(f"  {f.status:<5}  {f.check:<28} {where:<15} {f.resource}")
+            if f.status != PASS:
+                lines.append(f"         {f.message}")
+        lines.append("")
+    tree = org_tree(ordered)
+    if tree:
+        lines += ["Organization: guardrails reaching each account", *tree, ""]
+    c = counts(ordered)
+    lines.append(f"{c[PASS]} passed, {c[FAIL]} failed, {c[ERROR]} could not be checked.")
+    return "\n".join(lines) + "\n"
+
+
+def org_tree(findings: Sequence[Finding]) -> list[str]:
+    """An indented root -> OU -> account view from findings carrying a ``path`` detail."""
+    tree: dict[str, Any] = {}
+    for f in findings:
+        path = f.details.get("path")
+        if not path:
+            continue
+        node = tree
+        for label in path[:-1]:
+            node = node.setdefault(label, {})
+        reached = ", ".join(f.details.get("reached", [])) or "none"
+        mark = "" if f.status == PASS else f"  [{f.status}]"
+        node[f"{path[-1]}: {reached}{mark}"] = {}
+    lines: list[str] = []
+
+    def walk(node: Mapping[str, Any], depth: int) -> None:
+        for label in sorted(node):
+            lines.append(f"{'  ' * depth}- {label}")
+            walk(node[label], depth + 1)
+
+    walk(tree, 1)
+    return lines
+
+
+# --------------------------------------------------------------------------- SARIF
+
+
+def to_sarif(findings: Sequence[Finding], rules: Mapping[str, Mapping[str, str]]) -> str:
+    """SARIF 2.1.0 for code-scanning upload; ``rules`` maps check id to its metadata."""
+    ordered = normalise(findings)
+    used = sorted({f.check for f in ordered} | set(rules))
+    rule_index = {rule: i for i, rule in enumerate(used)}
+    driver_rules = []
+    for rule in used:
+        meta = rules.get(rule, {})
+        driver_rules.append(
+            {
+                "id": rule,
+                "shortDescription": {"text": meta.get("title", rule)},
+                "fullDescription": {"text": meta.get("risk", rule)},
+                "help": {"text": meta.get("remediation", "See docs/verify.md.")},
+                "properties": {"severity": meta.get("severity", "medium")},
+            }
+        )
+    results = []
+    for f in ordered:
+        kind, level = {PASS: ("pass", "none"), FAIL: ("fail", "error"), ERROR: ("open", "warning")}[
+            f.status
+        ]
+        name = "/".join(part for part in (f.account, f.region, f.resource) if part)
+        results.append(
+            {
+                "ruleId": f.check,
+                "ruleIndex": rule_index[f.check],
+                "kind": kind,
+                "level": level,
+                "message": {"text": f.message},
+                "locations": [
+                    {"logicalLocations": [{"fullyQualifiedName": name, "kind": "resource"}]}
+                ],
+                "properties": {"account": f.account, "region": f.region, "status": f.status},
+            }
+        )
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {"name": "corral", "informationUri": TOOL_URI, "rules": driver_rules}
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(log, indent=2, sort_keys=True) + "\n"
+
+
+# --------------------------------------------------------------------------- JUnit
+
+
+def to_junit(findings: Sequence[Finding]) -> str:
+    """JUnit XML: one test suite per check, one test case per finding."""
+    ordered = normalise(findings)
+    by_check: dict[str, list[Finding]] = {}
+    for f in ordered:
+        by_check.setdefault(f.check, []).append(f)
+    c = counts(ordered)
+    root = ET.Element(
+        "testsuites",
+        name="corral",
+        tests=str(len(ordered)),
+        failures=str(c[FAIL]),
+        errors=str(c[ERROR]),
+    )
+    for check, group in by_check.items():
+        gc = counts(group)
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=check,
+            tests=str(len(group)),
+            failures=str(gc[FAIL]),
+            errors=str(gc[ERROR]),
+        )
+        for f in group:
+            name = " ".join(part for part in (f.account, f.region, f.resource) if part)
+            case = ET.SubElement(suite, "testcase", classname=check, name=name)
+            if f.status == FAIL:
+                ET.SubElement(case, "failure", message=f.message).text = f.message
+            elif f.status == ERROR:
+                ET.SubElement(case, "error", message=f.message).text = f.message
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+# --------------------------------------------------------------------------- output
+
+
+def render(findings: Sequence[Finding], fmt: str, rules: Mapping[str, Mapping[str, str]]) -> str:
+    """The report in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "json":
+        return to_json(findings)
+    if fmt == "sarif":
+        return to_sarif(findings, rules)
+    if fmt == "junit":
+        return to_junit(findings)
+    return to_table(findings)
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and rename: never a partial file."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

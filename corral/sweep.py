@@ -1,0 +1,139 @@
+"""``corral sweep``: exposure in every account and every enabled region.
+
+Accounts come from Organizations (organization mode, reached through
+``--role-name``) or are the caller's own (account mode). Work runs on a bounded
+thread pool sharing one connection; a progress bar is drawn on a terminal only.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TextIO
+
+from corral import checks
+from corral import keys as K
+from corral.aws import Connection, ReadError
+from corral.checks._base import SWEEP_ACCOUNT, SWEEP_REGION, SweepContext, errored
+from corral.findings import ERROR, Finding
+from corral.spec import Spec
+from corral.verify import REACHABLE, run_check, selector
+
+DEFAULT_WORKERS = 8
+_UNIT = ""  # marks futures of account-level and region units
+ORCHESTRATION_ACTIONS = ("sts:GetCallerIdentity", "organizations:ListAccounts")
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty()
+        self.done = 0
+        self.total = 0
+
+    def add(self, count: int) -> None:
+        """More units became known."""
+        self.total += count
+        self._draw()
+
+    def tick(self) -> None:
+        """One unit finished."""
+        self.done += 1
+        self._draw()
+
+    def close(self) -> None:
+        """Clear the line."""
+        if self.enabled:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+
+    def _draw(self) -> None:
+        if not self.enabled or not self.total:
+            return
+        width = 30
+        filled = width * self.done // self.total
+        bar = "#" * filled + "." * (width - filled)
+        self.stream.write(f"\rsweeping [{bar}] {self.done}/{self.total} units")
+        self.stream.flush()
+
+
+def list_accounts(spec: Spec, conn: Connection, caller: str) -> list[str]:
+    """Active accounts of the organization, or the caller's own account."""
+    if spec.mode == K.ACCOUNT:
+        return [caller]
+    out = conn.read("organizations", "ListAccounts")
+    return sorted(a["Id"] for a in out.get("Accounts", []) if a.get("Status") == "ACTIVE")
+
+
+def sweep(
+    spec: Spec,
+    conn: Connection,
+    *,
+    accounts: Sequence[str] | None = None,
+    regions: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+) -> list[Finding]:
+    """Every sweep finding for the selected accounts and regions."""
+    try:
+        caller = conn.caller_account()
+        ids = [a for a in list_accounts(spec, conn, caller) if selector(accounts, shard)(a)]
+    except ReadError as exc:
+        return [errored(REACHABLE, exc.account, exc.region, "accounts", str(exc), conn.role_name)]
+    progress = progress or Progress()
+    wanted = set(regions or ())
+    found: list[Finding] = []
+
+    def reach(account: str) -> tuple[list[Finding], list[str]]:
+        return _reach(spec, conn, account, caller)
+
+    def unit(account: str, region: str | None) -> tuple[list[Finding], list[str]]:
+        ctx = SweepContext(spec, conn, account, region, caller)
+        scope = SWEEP_ACCOUNT if region is None else SWEEP_REGION
+        return _run_all(scope, ctx), []
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        # Reaching an account (role, regions) comes first; then its account-level checks
+        # and each region run as separate units, so no worker idles on a chain of calls.
+        pending: dict[Future, str] = {pool.submit(reach, a): a for a in ids}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                account = pending.pop(future)
+                findings, enabled = future.result()
+                found.extend(findings)
+                if account == _UNIT:
+                    progress.tick()
+                    continue
+                if not enabled:
+                    continue
+                chosen = [r for r in enabled if not wanted or r in wanted]
+                progress.add(len(chosen) + 1)
+                for region in [None, *chosen]:
+                    pending[pool.submit(unit, account, region)] = _UNIT
+    progress.close()
+    return found
+
+
+def _reach(spec: Spec, conn: Connection, account: str, caller: str):
+    """Run ``account-reachable``; return its findings and the enabled regions (none on ERROR)."""
+    ctx = SweepContext(spec, conn, account, None, caller)
+    [check] = [c for c in checks.REGISTRY if c.id == REACHABLE]
+    results = run_check(check, ctx, account, None, conn.role_name)
+    if any(f.status == ERROR for f in results):
+        return results, []
+    return results, list(results[0].details["regions"])
+
+
+def _run_all(scope: str, ctx: SweepContext) -> list[Finding]:
+    """Every check of ``scope`` but ``account-reachable``, for one unit."""
+    return [
+        f
+        for c in checks.checks(scope, ctx.spec.mode)
+        if c.id != REACHABLE
+        for f in run_check(c, ctx, ctx.account, ctx.region, ctx.conn.role_name)
+    ]

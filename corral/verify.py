@@ -1,0 +1,130 @@
+"""``corral verify``: prove the deployed guardrails exist, match the spec and are attached.
+
+Runs every registered verify check for the spec's mode. A check that cannot read
+what it needs reports ERROR naming the account, region and API (never PASS,
+never silence); the findings it produced before the failure are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from corral import checks
+from corral.aws import Connection, ReadError
+from corral.checks._base import VERIFY, VerifyContext, errored
+from corral.documents import Plan, build_plan
+from corral.findings import Finding
+from corral.manifest import digest
+from corral.spec import Spec
+
+REACHABLE = "account-reachable"
+
+
+class ManifestError(ValueError):
+    """The manifest does not belong to this spec; the message names the document and fix."""
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/8"`` -> ``(2, 8)``; raises ValueError with the fix."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text!r} is not I/N, e.g. 1/4.") from None
+    if not 1 <= index <= count:
+        raise ValueError(f"--shard {text}: I must be between 1 and N, e.g. 1/{max(count, 1)}.")
+    return index, count
+
+
+def in_shard(account: str, shard: tuple[int, int] | None) -> bool:
+    """Deterministic partition of account ids: stable across runs and org changes."""
+    if shard is None:
+        return True
+    index, count = shard
+    return int(hashlib.sha256(account.encode()).hexdigest(), 16) % count == index - 1
+
+
+def selector(
+    accounts: Sequence[str] | None, shard: tuple[int, int] | None
+) -> Callable[[str], bool]:
+    """True for the accounts this run covers (``--accounts`` and ``--shard``)."""
+    wanted = set(accounts or ())
+    return lambda account: (not wanted or account in wanted) and in_shard(account, shard)
+
+
+def policy_ids(manifest: Mapping[str, Any], plan: Plan) -> dict[str, str]:
+    """Deployed ids from the manifest, after proving it was exported for this spec."""
+    built = {d.name: digest(d.content) for d in plan.documents}
+    ids = {}
+    for entry in manifest.get("documents", []):
+        name = entry.get("name")
+        if name not in built:
+            raise ManifestError(
+                f"manifest document {name!r} is not built by this stack file; pass the "
+                "manifest exported by the same stack (pulumi stack output manifest)."
+            )
+        if entry.get("sha256") != built[name]:
+            raise ManifestError(
+                f"manifest document {name} has a different content hash than the stack file "
+                "builds; export the manifest again after `pulumi up`, or use the matching "
+                "stack file."
+            )
+        if entry.get("id"):
+            ids[name] = entry["id"]
+    return ids
+
+
+def run_check(
+    check: checks.Check, ctx: Any, account: str, region: str | None, role_name: str
+) -> list[Finding]:
+    """Run one check; a failed read becomes an ERROR finding after what was found so far."""
+    found: list[Finding] = []
+    try:
+        found.extend(check.run(ctx))
+    except ReadError as exc:
+        found.append(
+            errored(
+                check.id,
+                exc.account if exc.account != "(caller)" else account,
+                exc.region or region,
+                check.id,
+                str(exc),
+                role_name,
+            )
+        )
+    return found
+
+
+def verify(
+    spec: Spec,
+    conn: Connection,
+    *,
+    accounts: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
+    manifest: Mapping[str, Any] | None = None,
+) -> list[Finding]:
+    """Every verify finding for ``spec`` (raises ManifestError on a foreign manifest)."""
+    plan = build_plan(spec)
+    ids = policy_ids(manifest, plan) if manifest is not None else {}
+    try:
+        caller = conn.caller_account()
+    except ReadError as exc:
+        return [errored(REACHABLE, "(caller)", exc.region, "caller", str(exc), "(caller)")]
+    ctx = VerifyContext(
+        spec=spec,
+        plan=plan,
+        conn=conn,
+        account=caller,
+        selected=selector(accounts, shard),
+        org_level=shard is None or shard[0] == 1,
+        policy_ids=ids,
+    )
+    return collect(
+        run_check(c, ctx, caller, None, conn.role_name) for c in checks.checks(VERIFY, spec.mode)
+    )
+
+
+def collect(groups: Iterable[list[Finding]]) -> list[Finding]:
+    """Flatten lists of findings."""
+    return [f for group in groups for f in group]

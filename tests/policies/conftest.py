@@ -1,0 +1,55 @@
+"""Fixtures for the policy-pack tests: one pack process per session, driven like the CLI."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACK = ROOT / "policies"
+FIXTURES = ROOT / "tests" / "fixtures"
+EXAMPLE_CONFIG = ROOT / "Pulumi.example.yaml"
+sys.path.insert(0, str(PACK))
+
+import harness  # noqa: E402
+
+from corral import packconfig, spec  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def stack_config() -> dict[str, Any]:
+    """The example stack's config map."""
+    return harness.load_stack_config(EXAMPLE_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def pack_config() -> dict[str, dict[str, Any]]:
+    """The pack config derived from the example stack's spec."""
+    return packconfig.pack_config(spec.load_stack_file(EXAMPLE_CONFIG))
+
+
+@pytest.fixture(scope="session")
+def pack(stack_config: dict[str, Any]) -> Iterator[harness.PackProcess]:
+    """The policy pack, started once as the CLI starts it, always stopped."""
+    with harness.PackProcess(PACK, stack_config=stack_config) as process:
+        yield process
+
+
+@pytest.fixture
+def analyze(pack, pack_config, stack_config) -> Callable[..., harness.Report]:
+    """Analyze a program: ``analyze(program, config=None, stack=None, **overrides)``.
+
+    ``overrides`` replace whole rule settings (keyed by rule id with dashes as
+    underscores), on top of the example pack config.
+    """
+
+    def run(program, config=None, stack=None, **overrides) -> harness.Report:
+        merged = dict(config or pack_config)
+        merged.update({k.replace("_", "-"): v for k, v in overrides.items()})
+        return harness.check(program, merged, stack or stack_config, pack=pack)
+
+    return run

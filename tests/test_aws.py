@@ -1,0 +1,120 @@
+"""The connection: read-only guard, endpoint, shared clients, per-thread accounts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from corral.aws import Connection, ReadError, WriteRefused, iam_action, is_read
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "read"),
+    [
+        ("ec2", "DescribeInstances", True),
+        ("iam", "GetAccountSummary", True),
+        ("organizations", "ListPoliciesForTarget", True),
+        ("sts", "AssumeRole", True),
+        ("sts", "GetCallerIdentity", True),
+        ("ec2", "RunInstances", False),
+        ("organizations", "DetachPolicy", False),
+        ("iam", "CreateAccessKey", False),
+        ("s3", "PutObject", False),
+    ],
+)
+def test_is_read(service: str, operation: str, read: bool) -> None:
+    assert is_read(service, operation) is read
+
+
+def test_write_is_refused_before_it_is_sent(aws: None) -> None:
+    conn = Connection(region="us-east-1")
+    sent: list[str] = []
+    conn.events.register_first("before-send", lambda request, **_: sent.append(request.url))
+    ec2 = conn.client("ec2", "us-west-2")
+    with pytest.raises(WriteRefused) as refused:
+        ec2.run_instances(
+            ImageId="ami-12345678", MinCount=26, MaxCount=26, InstanceType="c5a.24xlarge"
+        )
+    assert str(refused.value) == (
+        "ec2:RunInstances is not a read; the verifier is read-only and refused it before sending."
+    )
+    with pytest.raises(WriteRefused):
+        conn.client("iam").create_access_key(UserName="x")
+    assert sent == []
+    assert conn.calls == {}
+    ec2.describe_instances()
+    assert len(sent) == 1 and conn.calls == {"ec2:DescribeInstances": 1}
+
+
+def test_endpoint_url_applies_to_every_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5999")
+    conn = Connection(region="us-east-1")
+    for service in ("ec2", "iam", "organizations", "sts"):
+        assert conn.client(service, "eu-west-1").meta.endpoint_url == "http://127.0.0.1:5999"
+    explicit = Connection(region="us-east-1", endpoint_url="http://127.0.0.1:6000")
+    assert explicit.client("ec2").meta.endpoint_url == "http://127.0.0.1:6000"
+
+
+def test_clients_are_created_once_per_service_and_region() -> None:
+    conn = Connection(region="us-east-1")
+    assert conn.client("ec2", "us-west-1") is conn.client("ec2", "us-west-1")
+    assert conn.client("ec2", "us-west-1") is not conn.client("ec2", "us-west-2")
+    assert conn.client("ec2") is conn.client("ec2", "us-east-1")
+    config = conn.client("ec2").meta.config
+    assert config.retries["mode"] == "adaptive"
+
+
+def test_threads_run_in_their_own_accounts(aws: None) -> None:
+    import boto3
+
+    org = boto3.client("organizations", region_name="us-east-1")
+    org.create_organization(FeatureSet="ALL")
+    accounts = [
+        org.create_account(Email=f"a{i}@example.com", AccountName=f"a{i}")["CreateAccountStatus"][
+            "AccountId"
+        ]
+        for i in range(4)
+    ]
+    conn = Connection(region="us-east-1")
+    caller = conn.caller_account()
+    seen: dict[str, str] = {}
+    barrier = threading.Barrier(len(accounts))
+
+    def who(account: str) -> None:
+        barrier.wait()
+        with conn.account(account):
+            seen[account] = conn.client("sts").get_caller_identity()["Account"]
+
+    threads = [threading.Thread(target=who, args=(a,)) for a in accounts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {a: a for a in accounts}
+    assert conn.read("sts", "GetCallerIdentity")["Account"] == caller
+    assert conn.calls["sts:AssumeRole"] == 4
+
+
+def test_read_error_names_account_region_and_api(aws: None) -> None:
+    conn = Connection(region="us-east-1", max_attempts=1)
+    with pytest.raises(ReadError) as failed:
+        conn.read("iam", "GetPolicy", PolicyArn="arn:aws:iam::123456789012:policy/none")
+    assert str(failed.value).startswith(
+        "iam:GetPolicy failed in account (caller) region us-east-1: NoSuchEntity"
+    )
+
+
+def test_iam_action_overrides() -> None:
+    assert iam_action("budgets", "DescribeBudgets") == "budgets:ViewBudget"
+    assert iam_action("ec2", "DescribeRegions") == "ec2:DescribeRegions"

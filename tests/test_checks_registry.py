@@ -1,0 +1,121 @@
+"""The registry: ids equal module and test names; every call a check makes is declared."""
+
+from __future__ import annotations
+
+import ast
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import botocore.session
+import pytest
+from moto import mock_aws
+from test_verify_support import (
+    account_stack,
+    client,
+    deploy_account,
+    deploy_org,
+    launch_incident,
+    load,
+    make_account_principals,
+    make_org,
+    org_stack,
+)
+
+from corral import checks
+from corral.aws import Connection, iam_action, is_read
+from corral.checks._base import SWEEP_ACCOUNT, SWEEP_REGION, VERIFY, SweepContext, VerifyContext
+from corral.documents import build_plan
+from corral.sweep import ORCHESTRATION_ACTIONS
+from corral.verify_cli import required_actions, required_policy
+
+CHECKS_DIR = Path(checks.__file__).parent
+TESTS = Path(__file__).parent
+IMPLICIT = {"sts:GetCallerIdentity", "sts:AssumeRole"}  # the connection's own calls
+
+
+def test_ids_match_modules() -> None:
+    files = sorted(p.stem for p in CHECKS_DIR.glob("*.py") if not p.stem.startswith("_"))
+    assert sorted(checks.MODULES) == files
+    for check in checks.REGISTRY:
+        assert check.id == check.module.__name__.rsplit(".", 1)[1].replace("_", "-")
+        assert check.metadata.severity in ("low", "medium", "high", "critical")
+        assert check.metadata.remediation.endswith(".")
+
+
+def test_every_check_has_a_test_named_after_it() -> None:
+    names = set()
+    for path in [*TESTS.glob("test_verify*.py"), *TESTS.glob("test_sweep*.py")]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    for module in checks.MODULES:
+        assert any(n == f"test_{module}" or n.startswith(f"test_{module}_") for n in names), module
+
+
+def test_declared_actions_are_reads_of_real_operations() -> None:
+    session = botocore.session.get_session()
+    for action in required_actions():
+        service, operation = action.split(":")
+        assert is_read(service, operation), action
+        model = session.get_service_model(service)
+        assert operation in model.operation_names, action
+
+
+def test_iam_policy_is_deterministic_and_least_privilege() -> None:
+    policy = required_policy("Auditor", "aws")
+    assert policy == required_policy("Auditor", "aws")
+    reads, assume = policy["Statement"]
+    assert reads["Resource"] == "*" and "sts:AssumeRole" not in reads["Action"]
+    assert not any("*" in a for a in reads["Action"])
+    assert assume == {
+        "Sid": "CorralVerifierAssumeMemberRole",
+        "Effect": "Allow",
+        "Action": ["sts:AssumeRole"],
+        "Resource": "arn:aws:iam::*:role/Auditor",
+    }
+    assert set(ORCHESTRATION_ACTIONS) <= set(reads["Action"])
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict]:
+    """An org with deployed SCPs, and a standalone-style IAM setup in the management account."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        org = make_org()
+        org_spec = load(org_stack(tmp_path, org))
+        deploy_org(org_spec)
+        make_account_principals()
+        acct_spec = load(account_stack(tmp_path))
+        deploy_account(acct_spec)
+        client("iam").create_access_key(UserName="alice")
+        launch_incident()
+        yield {"org": org, "specs": {"organization": org_spec, "account": acct_spec}}
+
+
+def _calls(check: checks.Check, spec, org) -> set[str]:
+    conn = Connection(region=spec.region)
+    caller = conn.caller_account()
+    scope = check.metadata.scope
+    if scope == VERIFY:
+        ctx = VerifyContext(spec, build_plan(spec), conn, caller)
+    else:
+        account = org.dev if spec.mode == "organization" else caller
+        region = "us-east-1" if scope == SWEEP_REGION else None
+        ctx = SweepContext(spec, conn, account, region, caller)
+    conn.calls.clear()
+    results = list(check.run(ctx))
+    assert results or scope != SWEEP_ACCOUNT
+    return {iam_action(*c.split(":")) for c in conn.calls} - IMPLICIT
+
+
+def test_every_call_a_check_makes_is_declared(world: dict) -> None:
+    buf = io.StringIO()
+    for check in checks.REGISTRY:
+        for mode in check.metadata.modes:
+            made = _calls(check, world["specs"][mode], world["org"])
+            undeclared = made - set(check.metadata.actions)
+            if undeclared:
+                buf.write(f"{check.id} ({mode}) calls undeclared {sorted(undeclared)}\n")
+            assert made, f"{check.id} ({mode}) made no call at all"
+    assert buf.getvalue() == ""

@@ -1,0 +1,260 @@
+"""corral sweep against in-process moto: the incident, member accounts, errors, shards."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto import mock_aws
+from test_verify_support import (
+    INCIDENT,
+    account_stack,
+    client,
+    launch_incident,
+    load,
+    make_account_principals,
+    make_org,
+    org_stack,
+)
+
+from corral import findings as F
+from corral.aws import Connection
+from corral.sweep import Progress, sweep
+
+REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1"]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+def quiet() -> Progress:
+    return Progress(io.StringIO())
+
+
+def by(found: list[F.Finding], check: str, status: str | None = None) -> list[F.Finding]:
+    return [f for f in found if f.check == check and (status is None or f.status == status)]
+
+
+def test_instances_outside_regions_finds_the_incident(aws: None, tmp_path: Path) -> None:
+    make_account_principals()
+    spec = load(account_stack(tmp_path, "[eu-west-1, us-east-1]"))
+    launch_incident()
+    conn = Connection(region=spec.region, max_attempts=2)
+    found = sweep(spec, conn, progress=quiet())
+    outside = by(found, "instances-outside-regions", F.FAIL)
+    per_region = {r: sum(1 for f in outside if f.region == r) for r in INCIDENT}
+    assert per_region == {"us-east-1": 0, "us-east-2": 6, "us-west-1": 6, "us-west-2": 6}
+    sample = outside[0]
+    assert sample.message.startswith(f"Instance {sample.resource} (c5a.24xlarge) in ")
+    assert (
+        ", key pair miner runs outside the allowed regions (eu-west-1, us-east-1); "
+        "capture it, terminate it and rotate the credentials that launched it." in sample.message
+    )
+    # us-east-1 is allowed, but the type is not: every one of the 26 is flagged.
+    assert len(by(found, "instance-types-not-allowed", F.FAIL)) == 26
+    totals = {f.region: f.details for f in by(found, "vcpu-totals") if f.details["instances"]}
+    assert {r: d["instances"] for r, d in totals.items()} == INCIDENT
+    assert totals["us-east-1"]["vcpus"] == 8 * 96
+    failing = {f.region: f for f in by(found, "vcpu-totals", F.FAIL)}
+    assert set(failing) == set(INCIDENT)
+    east = failing["us-east-1"]
+    assert east.message == (
+        f"Account {east.account} runs 8 instances with 768 vCPUs in us-east-1: 8 c5a.24xlarge, "
+        "outside the guardrails; see the instance findings and stop what should not run."
+    )
+    assert len({f.region for f in by(found, "vcpu-totals")}) == 38  # every enabled region
+
+
+def test_account_reachable_and_member_accounts_via_role(aws: None, tmp_path: Path) -> None:
+    org = make_org()
+    spec = load(org_stack(tmp_path, org))
+    sts = client("sts")
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{org.dev}:role/OrganizationAccountAccessRole",
+        RoleSessionName="tests",
+    )["Credentials"]
+    launch_incident(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    conn = Connection(region=spec.region, max_attempts=2)
+    found = sweep(spec, conn, regions=REGIONS, progress=quiet())
+    reached = by(found, "account-reachable", F.PASS)
+    assert {f.account for f in reached} == {org.management, org.dev, org.test}
+    dev = next(f for f in reached if f.account == org.dev)
+    assert dev.message == (
+        f"Account {org.dev} was reached through role OrganizationAccountAccessRole; "
+        "38 regions are enabled."
+    )
+    outside = by(found, "instances-outside-regions", F.FAIL)
+    assert {f.account for f in outside} == {org.dev} and len(outside) == 18
+    assert {f.region for f in by(found, "vcpu-totals")} == set(REGIONS)
+
+
+def test_assume_role_denied_is_an_error_for_that_account(aws: None, tmp_path: Path) -> None:
+    org = make_org()
+    spec = load(org_stack(tmp_path, org))
+    conn = Connection(region=spec.region, max_attempts=2)
+
+    def deny(params: dict, **_: object):
+        if org.test not in str(params["body"]):
+            return None
+        return AWSResponse("https://sts", 403, {}, None), {
+            "Error": {"Code": "AccessDenied", "Message": "not authorized to assume"},
+            "ResponseMetadata": {"HTTPStatusCode": 403},
+        }
+
+    conn.events.register("before-call.sts.AssumeRole", deny)
+    found = sweep(spec, conn, regions=["us-east-1"], progress=quiet())
+    [error] = [f for f in found if f.status == F.ERROR]
+    assert error.account == org.test and error.check == "account-reachable"
+    assert "sts:AssumeRole failed" in error.message and "AccessDenied" in error.message
+    assert not [f for f in found if f.account == org.test and f.status == F.PASS]
+    assert {f.account for f in by(found, "vcpu-totals")} == {org.management, org.dev}
+    assert F.exit_code(found) == F.EXIT_ERROR
+
+
+def test_throttled_region_is_an_error_after_retries(aws: None, tmp_path: Path) -> None:
+    make_account_principals()
+    spec = load(account_stack(tmp_path))
+    conn = Connection(region=spec.region, max_attempts=2)
+    sent = []
+
+    def throttle(request, **_: object):
+        if "us-west-2" not in request.url:
+            return None
+        sent.append(request.url)
+        body = (
+            b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>slow down"
+            b"</Message></Error></Errors><RequestID>1</RequestID></Response>"
+        )
+        return AWSResponse(request.url, 503, {}, _Raw(body))
+
+    conn.events.register_first("before-send.ec2.DescribeInstances", throttle)
+    found = sweep(spec, conn, regions=["us-east-1", "us-west-2"], progress=quiet())
+    errors = [f for f in found if f.status == F.ERROR]
+    assert {(f.check, f.region) for f in errors} == {
+        ("instances-outside-regions", "us-west-2"),
+        ("instance-types-not-allowed", "us-west-2"),
+        ("vcpu-totals", "us-west-2"),
+    }
+    assert len(sent) == 3  # the request and two retries, once: the failure is memoised
+    assert "RequestLimitExceeded" in errors[0].message
+    assert by(found, "vcpu-totals", F.PASS)[0].region == "us-east-1"
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: object) -> Iterator[bytes]:
+        yield self.body
+
+
+def test_access_keys_active_and_root_access_keys(aws: None, tmp_path: Path) -> None:
+    make_account_principals()
+    key = client("iam").create_access_key(UserName="alice")["AccessKey"]["AccessKeyId"]
+    spec = load(account_stack(tmp_path))
+    found = sweep(spec, Connection(region=spec.region), regions=["us-east-1"], progress=quiet())
+    [active] = by(found, "access-keys-active", F.FAIL)
+    assert active.message == (
+        f"IAM user alice in account {active.account} has active access key {key}, 0 days old, "
+        "never used; delete it and use roles or IAM Identity Center instead."
+    )
+    [root] = by(found, "root-access-keys")
+    assert root.status == F.PASS
+
+
+def test_shards_merge_to_the_single_run_report(aws: None, tmp_path: Path) -> None:
+    org = make_org()
+    spec = load(org_stack(tmp_path, org))
+    launch_incident()
+    whole = sweep(spec, Connection(region=spec.region), regions=REGIONS, progress=quiet())
+    parts = []
+    for i in (1, 2, 3):
+        conn = Connection(region=spec.region)
+        parts += sweep(spec, conn, regions=REGIONS, shard=(i, 3), progress=quiet())
+    shards = [json.loads(F.to_json(parts))]
+    merged = [F.Finding.from_dict(d) for s in shards for d in s["findings"]]
+    assert F.to_json(merged) == F.to_json(whole)
+    assert F.to_sarif(merged, {}) == F.to_sarif(whole, {})
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    plain, tty = io.StringIO(), Tty()
+    for stream in (plain, tty):
+        bar = Progress(stream)
+        bar.add(2)
+        bar.tick()
+        bar.close()
+    assert plain.getvalue() == ""
+    assert "sweeping [###############...............] 1/2 units" in tty.getvalue()
+
+
+def test_instance_types_not_allowed_in_an_allowed_region(aws: None, tmp_path: Path) -> None:
+    make_account_principals()
+    spec = load(account_stack(tmp_path))
+    ec2 = client("ec2")
+    ok = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="t3.micro")
+    bad = ec2.run_instances(
+        ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="p5.48xlarge"
+    )["Instances"][0]
+    found = sweep(spec, Connection(region=spec.region), regions=["us-east-1"], progress=quiet())
+    assert not by(found, "instances-outside-regions")
+    [wrong] = by(found, "instance-types-not-allowed", F.FAIL)
+    assert wrong.resource == bad["InstanceId"] != ok["Instances"][0]["InstanceId"]
+    assert wrong.message == (
+        f"Instance {bad['InstanceId']} (p5.48xlarge) in us-east-1, launched "
+        f"{bad['LaunchTime'].isoformat()}, key pair none has type p5.48xlarge, which "
+        "corral:instances does not permit; stop or resize it."
+    )
+
+
+def test_vcpu_totals_pass_within_the_guardrails(aws: None, tmp_path: Path) -> None:
+    make_account_principals()
+    spec = load(account_stack(tmp_path))
+    client("ec2").run_instances(
+        ImageId="ami-12345678", MinCount=3, MaxCount=3, InstanceType="t3.large"
+    )
+    found = sweep(spec, Connection(region=spec.region), regions=["us-east-1"], progress=quiet())
+    [total] = by(found, "vcpu-totals")
+    assert total.status == F.PASS
+    assert total.message == (
+        f"Account {total.account} runs 3 instances with 6 vCPUs in us-east-1: 3 t3.large, "
+        "within the guardrails."
+    )
+
+
+def test_root_access_keys_present_fails(aws: None, tmp_path: Path) -> None:
+    make_account_principals()
+    spec = load(account_stack(tmp_path))
+    conn = Connection(region=spec.region)
+
+    def keys_present(**_: object):
+        return AWSResponse("https://iam", 200, {}, None), {
+            "SummaryMap": {"AccountAccessKeysPresent": 1},
+            "ResponseMetadata": {"HTTPStatusCode": 200},
+        }
+
+    conn.events.register("before-call.iam.GetAccountSummary", keys_present)
+    found = sweep(spec, conn, regions=["us-east-1"], progress=quiet())
+    [root] = by(found, "root-access-keys")
+    assert root.status == F.FAIL
+    assert root.message == (
+        f"The root user of account {root.account} has access keys, which no guardrail can "
+        "restrict; sign in as root and delete them under Security credentials."
+    )
