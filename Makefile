@@ -22,7 +22,7 @@ test: lint
 	$(PY) -m pytest -q
 
 demo: setup
-	$(PY) -m corral render --config Pulumi.example.yaml
+	$(PY) -m examples.emulator.demo
 
 bench: setup
 	for script in bench/bench_*.py; do $(PY) $$script --quick || exit 1; done
