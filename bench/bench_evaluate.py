@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="one repeat only")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats = 1
     exempt = global_actions()
     texts = organization_texts(exempt)
     flat = [text for level in texts for (_, _, text) in level]
