@@ -525,6 +525,24 @@ def names(spend: SpendSpec) -> dict[str, str]:
     }
 
 
+def service_roles(spend: SpendSpec | None) -> frozenset[str]:
+    """Names of the IAM roles spend detection deploys (assumable only by AWS services)."""
+    if spend is None or not spend.enabled:
+        return frozenset()
+    n = names(spend)
+    roles = {n["forward_role"]}
+    if spend.breaker:
+        roles.add(n["breaker_role"])
+    return frozenset(roles)
+
+
+def deployed_policies(spend: SpendSpec | None) -> frozenset[str]:
+    """Names of the policies spend detection deploys beside the guardrails."""
+    if spend is None or not spend.enabled or not spend.breaker:
+        return frozenset()
+    return frozenset({names(spend)["breaker_policy"]})
+
+
 def plan(spend: SpendSpec) -> tuple[SitePlan, ...]:
     """Every site (account) with its budgets, alarms and circuit breakers."""
     if not spend.enabled:

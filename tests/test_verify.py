@@ -66,6 +66,7 @@ def test_guarded_org_passes(org_case) -> None:
         "guardrail-full-access",
         "guardrail-no-extra",
         "guardrail-reaches-accounts",
+        "guardrail-effects",
     }
     reach = {f.account: f for f in found if f.check == "guardrail-reaches-accounts"}
     assert reach[org.dev].details["reached"] == ["instances", "protection", "regions"]

@@ -101,7 +101,11 @@ def test_verify_org_through_the_server_then_detached(endpoint: str, tmp_path: Pa
     )
     assert corral(*args) == F.EXIT_FAIL
     failed = [f for f in json.loads(out.read_text())["findings"] if f["status"] == "FAIL"]
-    assert {f["check"] for f in failed} == {"guardrail-attached", "guardrail-reaches-accounts"}
+    assert {f["check"] for f in failed} == {
+        "guardrail-attached",
+        "guardrail-reaches-accounts",
+        "guardrail-effects",
+    }
 
 
 def test_verify_account_mode_role_without_policy(endpoint: str, tmp_path: Path) -> None:

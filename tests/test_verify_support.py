@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.awsrequest import AWSResponse
+from moto.budgets.models import budgets_backends
 
 from corral import keys as K
+from corral import spend as S
 from corral.documents import Plan, build_plan
 from corral.spec import Spec, load_stack_file
 
@@ -85,7 +89,7 @@ def org_stack(tmp_path: Path, org: Org, extra: str = "") -> Path:
     return path
 
 
-def account_stack(tmp_path: Path, regions: str = "[us-east-1, eu-west-1]") -> Path:
+def account_stack(tmp_path: Path, regions: str = "[us-east-1, eu-west-1]", extra: str = "") -> Path:
     """A standalone-account stack naming a group, a user and a role."""
     text = f"""\
     config:
@@ -101,7 +105,7 @@ def account_stack(tmp_path: Path, regions: str = "[us-east-1, eu-west-1]") -> Pa
         roles: [AdminRole]
     """
     path = tmp_path / "Pulumi.acct.yaml"
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    path.write_text(textwrap.dedent(text) + extra, encoding="utf-8")
     return path
 
 
@@ -199,3 +203,88 @@ def launch_incident(endpoint: str | None = None, **creds: Any) -> None:
 def load(path: Path) -> Spec:
     """The spec of a stack file."""
     return load_stack_file(path)
+
+
+# --------------------------------------------------------------------------- spend detection
+
+SPEND = """\
+  corral:notifications:
+    emails: [ops@example.com, finance@example.com]
+    https: [https://hooks.example.com/aws]
+  corral:budgets:
+    limit: 200
+"""
+
+
+def deploy_spend(spec: Spec, regions: Sequence[str] | None = None) -> dict[str, str]:
+    """Create, with boto3 from corral.spend's builders (as test_spend_moto does), what spend
+    detection deploys in the caller's account: topic, policy and subscriptions, budgets,
+    alarms and EventBridge forwarding, the last two only in ``regions`` (default: all).
+    Returns the account id and the topic ARN."""
+    spend = spec.spend
+    [site] = [s for s in S.plan(spend) if s.account_id is None]
+    account = client("sts").get_caller_identity()["Account"]
+    sns = client("sns", region=site.home)
+    topic = sns.create_topic(**S.topic_request(site))["TopicArn"]
+    policy = S.topic_policy(spend, site, topic, account)
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=policy)
+    for request in S.subscription_requests(spend, topic):
+        sns.subscribe(**request)
+    budgets = client("budgets")
+    for budget in site.budgets:
+        budgets.create_budget(**S.budget_request(spend, budget, account, topic))
+    names = S.names(spend)
+    role = client("iam").create_role(
+        RoleName=names["forward_role"],
+        Path=K.IAM_PATH,
+        AssumeRolePolicyDocument=S.forward_role_trust(account),
+    )["Role"]["Arn"]
+    for region in site.regions if regions is None else regions:
+        cloudwatch = client("cloudwatch", region=region)
+        for alarm in (a for a in site.alarms if a.region == region):
+            cloudwatch.put_metric_alarm(**S.alarm_request(alarm, topic))
+        if region in site.forward_regions:
+            bus = S.bus_arn(spend, site.home, account)
+            _rule(region, S.forward_rule_request(spend), {"Arn": bus, "RoleArn": role})
+    if site.forward_regions:
+        _rule(site.home, S.deliver_rule_request(spend), {"Arn": topic})
+    return {"account": account, "topic": topic}
+
+
+def _rule(region: str, request: dict, target: dict) -> None:
+    events = client("events", region=region)
+    events.put_rule(**request)
+    events.put_targets(Rule=request["Name"], Targets=[{"Id": "corral", **target}])
+
+
+def serve_budget_subscribers(events: Any) -> None:
+    """Moto implements no DescribeSubscribersForNotification. Answer it, on a connection's
+    event system, from the subscribers moto itself stored with each notification at
+    CreateBudget or CreateNotification; every other call still goes to moto. Registered
+    after the connection's own hooks, so the read-only guard and call counting still run."""
+    events.register("before-call", _subscribers)
+
+
+def _subscribers(model: Any, params: dict, **_: Any) -> tuple[AWSResponse, dict] | None:
+    if (model.service_model.service_name, model.name) != (
+        "budgets",
+        "DescribeSubscribersForNotification",
+    ):
+        return None
+    body = json.loads(params["body"])
+    account = body["AccountId"]
+    budget = budgets_backends[account]["aws"].budgets[account].get(body["BudgetName"])
+    wanted = {k: v for k, v in body["Notification"].items() if k != "NotificationState"}
+    notes = [n for n in (budget.notifications if budget else []) if n.details == wanted]
+    if not notes:
+        error = {"Code": "NotFoundException", "Message": "no such budget notification"}
+        meta = {"HTTPStatusCode": 400}
+        return AWSResponse("https://budgets", 400, {}, None), {
+            "Error": error,
+            "ResponseMetadata": meta,
+        }
+    meta = {"HTTPStatusCode": 200}
+    return AWSResponse("https://budgets", 200, {}, None), {
+        "Subscribers": notes[0].subscribers,
+        "ResponseMetadata": meta,
+    }

@@ -2,8 +2,8 @@
 
 A check's id is its module name in kebab case; its test is named after it; it
 declares the read-only IAM actions it calls, and ``corral iam-policy`` is built
-from those declarations. New checks (budgets and alarms from spend detection,
-effect checks from the evaluator) are added as modules and listed in ``MODULES``.
+from those declarations. A new check is a new module listed in ``MODULES``; shared
+reads live in the ``_``-prefixed helper modules.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ MODULES = (
     "guardrail_no_extra",
     "guardrail_reaches_accounts",
     "principals_covered",
+    "guardrail_effects",
+    "budget_present",
+    "alarms_present",
+    "topic_subscriptions",
     "account_reachable",
     "access_keys_active",
     "root_access_keys",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from corral import keys as K
+from corral import spend
 from corral.checks import _deployed
 from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
 from corral.findings import Finding
@@ -27,6 +28,7 @@ def run(ctx: VerifyContext) -> Iterator[Finding]:
     if not ctx.org_level:
         return
     planned = {d.name for d in ctx.plan.documents} | set(ctx.policy_ids)
+    planned |= spend.deployed_policies(ctx.spec.spend)  # the circuit breaker's deny policy
     org = ctx.spec.mode == K.ORGANIZATION
     found = _deployed.listed(ctx)
     extra = sorted(

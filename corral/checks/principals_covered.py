@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
+import json
+import urllib.parse
 from collections.abc import Iterator
 
 from corral import keys as K
+from corral import spend
 from corral.checks import _deployed
 from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
 from corral.findings import Finding
@@ -33,6 +36,24 @@ SERVICE_LINKED_PATH = "/aws-service-role/"
 
 def _exempt(ctx: VerifyContext, arn: str) -> bool:
     return any(fnmatch.fnmatchcase(arn, p) for p in ctx.spec.exempt_principals)
+
+
+def _corral_service_role(ctx: VerifyContext, role: dict) -> bool:
+    """A role spend detection deploys, that only AWS services can assume."""
+    if role.get("Path") != K.IAM_PATH or role["RoleName"] not in spend.service_roles(
+        ctx.spec.spend
+    ):
+        return False
+    trust = role.get("AssumeRolePolicyDocument") or {}
+    if isinstance(trust, str):
+        trust = json.loads(urllib.parse.unquote(trust))
+    statements = trust.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    principals = [s.get("Principal", {}) for s in statements if s.get("Effect") == "Allow"]
+    return bool(principals) and all(
+        isinstance(p, dict) and set(p) == {"Service"} for p in principals
+    )
 
 
 def run(ctx: VerifyContext) -> Iterator[Finding]:
@@ -66,6 +87,16 @@ def run(ctx: VerifyContext) -> Iterator[Finding]:
         yield _judge(ctx, "user", user["UserName"], user["Arn"], missing(keys), policies)
     for role in ctx.conn.read("iam", "ListRoles").get("Roles", []):
         if role.get("Path", "/").startswith(SERVICE_LINKED_PATH):
+            continue
+        if _corral_service_role(ctx, role):
+            yield passed(
+                METADATA,
+                ctx.account,
+                None,
+                f"role {role['RoleName']}",
+                f"Role {role['RoleName']} is corral's own service role, assumable only by AWS "
+                "services; it needs no guardrail.",
+            )
             continue
         if _exempt(ctx, role["Arn"]):
             yield passed(

@@ -67,7 +67,7 @@ def corral(command: str, stack: Path, url: str, workdir: Path, *extra: str) -> R
     argv = [sys.executable, "-m", "corral", command, "--config", str(stack)]
     argv += ["--endpoint-url", url, "--format", "json", "--output", str(out), *extra]
     result = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT)
-    if result.returncode == 2 or not out.exists():
+    if not out.exists():
         raise RuntimeError(f"corral {command} could not complete: {result.stderr.strip()}")
     return Report(command, result.returncode, json.loads(out.read_text())["findings"])
 
@@ -151,8 +151,17 @@ def running_instances(report: Report) -> int:
 
 def describe_denials(report: Report, limit: int = 4) -> list[str]:
     """How the incident's requests are now decided, from the effect checks."""
-    probes = [f for f in report.of("guardrail-effects") if "c5a.24xlarge" in f["message"]]
-    return [f"{p['status']}: {p['message']}" for p in probes[:limit]]
+    probes = [
+        f
+        for f in report.of("guardrail-effects")
+        if "c5a.24xlarge" in f["message"] and f["region"] in INCIDENT_REGIONS
+    ]
+    seen, lines = set(), []
+    for p in probes:
+        if p["region"] not in seen:
+            seen.add(p["region"])
+            lines.append(f"{p['status']}: {p['message']}")
+    return lines[:limit]
 
 
 def play(name: str, stack: Path, url: str, workdir: Path, apply: Any) -> dict[str, Any]:

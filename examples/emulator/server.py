@@ -1,16 +1,15 @@
-"""A moto_server on 127.0.0.1, on a free port, that always stops."""
+"""moto's server on 127.0.0.1, on a free port, that always stops; one stand-in for a missing API."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import socket
-import subprocess
-import sys
-import time
+import threading
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -37,37 +36,76 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextlib.contextmanager
-def moto_server(timeout: float = 20.0) -> Iterator[str]:
-    """Start moto_server on 127.0.0.1; yield its URL; stop it whatever happens."""
-    port = free_port()
-    binary = Path(sys.executable).parent / "moto_server"
-    env = {**os.environ, **SERVER_ENV}
-    proc = subprocess.Popen(
-        [str(binary), "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+SUBSCRIBERS_TARGET = "AWSBudgetServiceGateway.DescribeSubscribersForNotification"
+
+
+def _answer_subscribers(body: bytes) -> tuple[str, dict]:
+    """The one call moto lacks, answered from the subscribers moto itself stored.
+
+    moto keeps each notification's subscribers from CreateBudget/CreateNotification
+    but implements no DescribeSubscribersForNotification; this stand-in reads them
+    back, and answers AWS's NotFoundException when the notification does not exist.
+    """
+    from moto.budgets.models import budgets_backends  # noqa: PLC0415 - moto only here
+
+    request = json.loads(body or b"{}")
+    account = request.get("AccountId", "")
+    budget = (
+        budgets_backends[account]["aws"].budgets.get(account, {}).get(request.get("BudgetName", ""))
     )
-    url = f"http://127.0.0.1:{port}"
+    wanted = {k: v for k, v in request.get("Notification", {}).items() if k != "NotificationState"}
+    notes = [n for n in (budget.notifications if budget else []) if n.details == wanted]
+    if not notes:
+        error = {"__type": "NotFoundException", "Message": "The budget notification was not found."}
+        return "400 Bad Request", error
+    return "200 OK", {"Subscribers": notes[0].subscribers}
+
+
+def _with_stand_ins(app: Callable) -> Callable:
+    """WSGI middleware: the stand-in above for its one call, moto for everything else."""
+
+    def wsgi(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET") != SUBSCRIBERS_TARGET:
+            return app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        status, payload = _answer_subscribers(environ["wsgi.input"].read(length))
+        data = json.dumps(payload).encode()
+        start_response(
+            status,
+            [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))],
+        )
+        return [data]
+
+    return wsgi
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's server on 127.0.0.1 on a free port, in a thread; yield its URL; always stop it.
+
+    It is the WSGI application the ``moto_server`` command serves, run in this
+    process so the one stand-in above can read moto's stored budget subscribers.
+    """
+    for key, value in SERVER_ENV.items():
+        os.environ.setdefault(key, value)
+    from moto.server import DomainDispatcherApplication, create_backend_app  # noqa: PLC0415
+    from werkzeug.serving import make_server  # noqa: PLC0415
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    app = _with_stand_ins(DomainDispatcherApplication(create_backend_app))
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise ServerError(f"moto_server did not start on {url}.") from None
-                time.sleep(0.1)
+        httpd = make_server("127.0.0.1", free_port(), app, threaded=True)
+    except OSError as exc:
+        raise ServerError(f"the emulator could not listen on 127.0.0.1: {exc}") from None
+    thread = threading.Thread(target=httpd.serve_forever, name="emulator", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_port}"
+    try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
 
 
 def reset(url: str) -> None:

@@ -1,0 +1,210 @@
+"""What spend detection deployed in each account ("site"), and how it differs from the plan.
+
+The expected values come from :mod:`corral.spend`'s own request builders, so the
+verifier compares against exactly what ``pulumi up`` creates. Member sites are read
+through the assumed role; a site that cannot be read is an ERROR for that account
+alone, never a PASS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from corral import spend as S
+from corral.aws import ReadError
+from corral.checks._base import CheckMetadata, VerifyContext, errored
+from corral.findings import Finding
+
+NOT_FOUND = "NotFoundException"
+REDEPLOY = "run `pulumi up` to recreate it"
+RESTORE = "run `pulumi up` to restore it"
+# Alarm fields compared with what the builder requests (AlarmActions and Dimensions apart).
+ALARM_FIELDS = (
+    "Namespace",
+    "MetricName",
+    "Statistic",
+    "Period",
+    "EvaluationPeriods",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "ActionsEnabled",
+)
+
+
+@dataclass(frozen=True)
+class Site:
+    """One account's planned spend resources and how to read them."""
+
+    plan: S.SitePlan
+    spend: S.SpendSpec
+    account: str
+    read_as: str | None  # None: the caller's own credentials
+
+    @property
+    def topic_arn(self) -> str:
+        """The ARN the alert topic has when deployed."""
+        p, home = self.spend.partition, self.plan.home
+        return f"arn:{p}:sns:{home}:{self.account}:{self.plan.topic}"
+
+    def read(self, ctx: VerifyContext, service: str, operation: str, **params: Any) -> dict:
+        """A memoised read in this site's account (``region=`` selects the region)."""
+        return ctx.conn.read(service, operation, account=self.read_as, **params)
+
+
+def sites(ctx: VerifyContext) -> list[Site]:
+    """The sites this run covers (none unless spend detection is on)."""
+    spend = getattr(ctx.spec, "spend", None)
+    if spend is None or not spend.enabled:
+        return []
+    found = []
+    for site in S.plan(spend):
+        if site.account_id is None:
+            if ctx.org_level:
+                found.append(Site(site, spend, ctx.account, None))
+        elif ctx.selected(site.account_id):
+            found.append(Site(site, spend, site.account_id, site.account_id))
+    return found
+
+
+def per_site(
+    ctx: VerifyContext,
+    meta: CheckMetadata,
+    judge: Callable[[VerifyContext, Site], Iterable[Finding]],
+) -> Iterator[Finding]:
+    """``judge`` every site; a failed read ends that site with an ERROR for its account,
+    after the findings already made, and the other sites are still judged."""
+    for site in sites(ctx):
+        found: list[Finding] = []
+        try:
+            found.extend(judge(ctx, site))
+        except ReadError as exc:
+            resource = f"spend detection of account {site.account}"
+            found.append(errored(meta.id, site.account, exc.region, resource, str(exc),
+                                 ctx.conn.role_name))  # fmt: skip
+        yield from found
+
+
+def alarm_label(alarm: S.AlarmPlan) -> str:
+    """``vCPU alarm`` or ``Billing alarm``."""
+    return "vCPU alarm" if alarm.kind == S.VCPU else "Billing alarm"
+
+
+def alarm_differences(alarm: S.AlarmPlan, found: Mapping[str, Any], topic: str) -> list[str]:
+    """How the deployed alarm ``found`` differs from what the builder requests."""
+    want = S.alarm_request(alarm, topic)
+    changes = [
+        f"its {name} is {found.get(name)!r} instead of {want[name]!r}"
+        for name in ALARM_FIELDS
+        if found.get(name) != want[name]
+    ]
+    have_dims = sorted((d["Name"], d["Value"]) for d in found.get("Dimensions", []))
+    if have_dims != sorted(alarm.dimensions):
+        changes.append(f"its dimensions are {have_dims} instead of {sorted(alarm.dimensions)}")
+    if alarm.direct and topic not in found.get("AlarmActions", []):
+        changes.append(f"it does not notify topic {topic}")
+    return changes
+
+
+def rule_problems(ctx: VerifyContext, site: Site, region: str) -> list[tuple[str, str]]:
+    """(resource, sentence) for the EventBridge rule ``region`` needs, if it is missing or
+    differs: the forward rule outside the home region, the deliver rule at home."""
+    spend, home, where = site.spend, site.plan.home, f"account {site.account} {region}"
+    if region in site.plan.forward_regions:
+        request, target = S.forward_rule_request(spend), S.bus_arn(spend, home, site.account)
+        effect = f"the spend alarms in {region} reach no one"
+    elif region == home and site.plan.forward_regions:
+        request, target = S.deliver_rule_request(spend), site.topic_arn
+        effect = "alarms forwarded from other regions reach no one"
+    else:
+        return []
+    name = request["Name"]
+    changes = _rule_changes(ctx, site, region, request, target)
+    if changes is None:
+        message = f"EventBridge rule {name} is missing in {where}, so {effect}; {REDEPLOY}."
+    elif changes:
+        message = (f"EventBridge rule {name} in {where} differs from the spec: "
+                   f"{'; '.join(changes)}, so {effect}; {RESTORE}.")  # fmt: skip
+    else:
+        return []
+    return [(f"rule {name}", message)]
+
+
+def _rule_changes(
+    ctx: VerifyContext, site: Site, region: str, request: dict, target: str
+) -> list[str] | None:
+    """How EventBridge rule ``request['Name']`` in ``region`` differs; None when missing."""
+    name = request["Name"]
+    listed = site.read(ctx, "events", "ListRules", region=region, NamePrefix=name)
+    rule = next((r for r in listed.get("Rules", []) if r["Name"] == name), None)
+    if rule is None:
+        return None
+    changes = []
+    if rule.get("State") != "ENABLED":
+        changes.append(f"it is {rule.get('State')} instead of ENABLED")
+    if json.loads(rule.get("EventPattern") or "{}") != json.loads(request["EventPattern"]):
+        changes.append("its event pattern no longer matches corral's spend alarms")
+    targets = site.read(ctx, "events", "ListTargetsByRule", region=region, Rule=name)
+    if target not in {t["Arn"] for t in targets.get("Targets", [])}:
+        changes.append(f"it has no target {target}")
+    return changes
+
+
+def deployed_budgets(ctx: VerifyContext, site: Site) -> dict[str, dict]:
+    """The site's budgets by name; AWS may answer NotFoundException when there are none."""
+    try:
+        out = site.read(ctx, "budgets", "DescribeBudgets", AccountId=site.account)
+    except ReadError as exc:
+        if exc.reason.startswith(NOT_FOUND):
+            return {}
+        raise
+    return {b["BudgetName"]: b for b in out.get("Budgets", [])}
+
+
+def budget_changes(site: Site, budget: S.BudgetPlan, have: Mapping[str, Any]) -> list[str]:
+    """How the deployed budget ``have`` differs from what the builder requests."""
+    want = S.budget_request(site.spend, budget, site.account, site.topic_arn)["Budget"]
+    limit = have.get("BudgetLimit", {})
+    shown = f"{float(limit.get('Amount', 0)):.2f} {limit.get('Unit')}"
+    changes = []
+    if shown != f"{want['BudgetLimit']['Amount']} {S.CURRENCY}":
+        changes.append(f"its limit is {shown} instead of {S.money(budget.limit)} {S.CURRENCY}")
+    for key in ("TimeUnit", "BudgetType", "CostFilters"):
+        if key in want and have.get(key) != want[key]:
+            changes.append(f"its {key} is {have.get(key)} instead of {want[key]}")
+    return changes
+
+
+def notification_problems(ctx: VerifyContext, site: Site, budget: S.BudgetPlan) -> list[str]:
+    """A sentence per planned notification that is missing or lacks a subscriber."""
+    a, name = site.account, budget.name
+    stored = site.read(ctx, "budgets", "DescribeNotificationsForBudget", AccountId=a,
+                       BudgetName=name).get("Notifications", [])  # fmt: skip
+    by_key = {_notification_key(n): n for n in stored}
+    expected = {
+        (s["SubscriptionType"], s["Address"]) for s in S.subscribers(site.spend, site.topic_arn)
+    }
+    problems = []
+    for note in budget.notifications:
+        when = f"{note.kind.lower()} spend passes {note.threshold:g}% of its limit"
+        have = by_key.get(_notification_key(S.notification_request(note)))
+        if have is None:
+            problems.append(f"Budget {name} in account {a} has no notification when {when}; "
+                            f"{REDEPLOY}.")  # fmt: skip
+            continue
+        subs = site.read(ctx, "budgets", "DescribeSubscribersForNotification", AccountId=a,
+                         BudgetName=name, Notification=have).get("Subscribers", [])  # fmt: skip
+        missing = expected - {(s["SubscriptionType"], s["Address"]) for s in subs}
+        if missing:
+            who = ", ".join(f"{address} ({kind})" for kind, address in sorted(missing))
+            problems.append(f"Budget {name} in account {a} does not notify {who} when {when}; "
+                            "run `pulumi up` to add the subscriber again.")  # fmt: skip
+    return problems
+
+
+def _notification_key(note: Mapping[str, Any]) -> tuple:
+    return (note["NotificationType"], note["ComparisonOperator"], float(note["Threshold"]),
+            note.get("ThresholdType", "PERCENTAGE"))  # fmt: skip

@@ -1,0 +1,64 @@
+"""The billing alarm and a vCPU alarm per region and class exist, each with a way to notify."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from corral import keys as K
+from corral import spend as S
+from corral.checks import _spend
+from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
+from corral.findings import Finding
+
+METADATA = CheckMetadata(
+    id="alarms-present",
+    title="Billing and vCPU alarms exist in every region with their actions",
+    severity="high",
+    risk="Leaked keys launch where nobody looks; a region without its vCPU alarm, or an alarm "
+    "whose action reaches no one, lets capacity run for hours before billing shows it.",
+    remediation="Run `pulumi up` to recreate the alarms and their EventBridge forwarding.",
+    actions=("cloudwatch:DescribeAlarms", "events:ListRules", "events:ListTargetsByRule"),
+    modes=(K.ORGANIZATION, K.ACCOUNT),
+    scope=VERIFY,
+)
+
+
+def run(ctx: VerifyContext) -> Iterator[Finding]:
+    """Per site and region: a finding per problem, or one PASS for the region."""
+    yield from _spend.per_site(ctx, METADATA, _judge)
+
+
+def _judge(ctx: VerifyContext, site: _spend.Site) -> Iterator[Finding]:
+    for region in site.plan.regions:
+        problems = _alarm_problems(ctx, site, region) + _spend.rule_problems(ctx, site, region)
+        for resource, message in problems:
+            yield failed(METADATA, site.account, region, resource, message)
+        count = sum(a.region == region for a in site.plan.alarms)
+        if not problems and count:
+            how = f"notify topic {site.topic_arn}"
+            if region in site.plan.forward_regions:
+                rule = S.names(site.spend)["forward_rule"]
+                how = f"reach topic {site.topic_arn} through EventBridge rule {rule}"
+            message = (f"All {count} spend alarms of account {site.account} in {region} are "
+                       f"present and {how}.")  # fmt: skip
+            yield passed(METADATA, site.account, region, f"alarms in {region}", message)
+
+
+def _alarm_problems(ctx: VerifyContext, site: _spend.Site, region: str) -> list:
+    prefix = S.names(site.spend)["alarm_prefix"]
+    out = site.read(ctx, "cloudwatch", "DescribeAlarms", region=region, AlarmNamePrefix=prefix)
+    deployed = {a["AlarmName"]: a for a in out.get("MetricAlarms", [])}
+    where = f"account {site.account} {region}"
+    problems = []
+    for alarm in (a for a in site.plan.alarms if a.region == region):
+        label, have = _spend.alarm_label(alarm), deployed.get(alarm.name)
+        if have is None:
+            message = f"{label} {alarm.name} is missing in {where}; {_spend.REDEPLOY}."
+            problems.append((f"alarm {alarm.name}", message))
+            continue
+        changes = _spend.alarm_differences(alarm, have, site.topic_arn)
+        if changes:
+            message = (f"{label} {alarm.name} in {where} differs from the spec: "
+                       f"{'; '.join(changes)}; {_spend.RESTORE}.")  # fmt: skip
+            problems.append((f"alarm {alarm.name}", message))
+    return problems

@@ -1,0 +1,61 @@
+"""Each planned budget exists with its limit, every notification and every subscriber."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from corral import keys as K
+from corral import spend as S
+from corral.checks import _spend
+from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
+from corral.findings import Finding
+
+METADATA = CheckMetadata(
+    id="budget-present",
+    title="Budgets exist with their limit, notifications and subscribers",
+    severity="high",
+    risk="Without a budget notification nobody hears that spend is running away until the bill.",
+    remediation="Run `pulumi up` to recreate the budget, its notifications and subscribers.",
+    actions=("budgets:ViewBudget",),  # Describe{Budgets,NotificationsForBudget,Subscribers...}
+    modes=(K.ORGANIZATION, K.ACCOUNT),
+    scope=VERIFY,
+)
+
+
+def run(ctx: VerifyContext) -> Iterator[Finding]:
+    """One finding per budget, or one per problem found with it."""
+    yield from _spend.per_site(ctx, METADATA, _judge)
+
+
+def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
+    a = site.account
+    by_name = _spend.deployed_budgets(ctx, site)
+    found = []
+    for budget in site.plan.budgets:
+        resource = f"budget {budget.name}"
+        have = by_name.get(budget.name)
+        if have is None:
+            message = f"Budget {budget.name} is missing in account {a}; {_spend.REDEPLOY}."
+            found.append(failed(METADATA, a, None, resource, message))
+            continue
+        problems = _problems(ctx, site, budget, have)
+        found += [failed(METADATA, a, None, resource, p) for p in problems]
+        if not problems:
+            message = (
+                f"Budget {budget.name} in account {a} limits monthly cost to "
+                f"{S.money(budget.limit)} {S.CURRENCY} and notifies "
+                f"{len(S.subscribers(site.spend, site.topic_arn))} subscribers at each of its "
+                f"{len(budget.notifications)} thresholds."
+            )
+            found.append(passed(METADATA, a, None, resource, message))
+    return found
+
+
+def _problems(ctx: VerifyContext, site: _spend.Site, budget: S.BudgetPlan, have: dict) -> list:
+    a, name = site.account, budget.name
+    changes = _spend.budget_changes(site, budget, have)
+    problems = []
+    if changes:
+        problems.append(f"Budget {name} in account {a} differs from the spec: "
+                        f"{'; '.join(changes)}; {_spend.RESTORE}.")  # fmt: skip
+    return problems + _spend.notification_problems(ctx, site, budget)

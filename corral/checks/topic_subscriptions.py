@@ -1,0 +1,68 @@
+"""The alert topic exists with its topic policy and a subscription per configured address."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from corral import keys as K
+from corral import spend as S
+from corral.checks import _spend
+from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
+from corral.checks._policy import describe_changes, equivalent
+from corral.findings import Finding
+
+METADATA = CheckMetadata(
+    id="topic-subscriptions",
+    title="The alert topic exists with its policy and subscriptions",
+    severity="high",
+    risk="Alarms and budgets publish to the topic; without it, its policy or its subscribers "
+    "every alert is dropped silently.",
+    remediation="Run `pulumi up` to recreate the topic, its policy and subscriptions, and "
+    "confirm each email subscription from the message AWS sends.",
+    actions=("sns:ListTopics", "sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic"),
+    modes=(K.ORGANIZATION, K.ACCOUNT),
+    scope=VERIFY,
+)
+PENDING = "PendingConfirmation"
+
+
+def run(ctx: VerifyContext) -> Iterator[Finding]:
+    """Per site: a finding per problem, or one PASS for the topic."""
+    yield from _spend.per_site(ctx, METADATA, _judge)
+
+
+def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
+    home, arn, name = site.plan.home, site.topic_arn, site.plan.topic
+    where, resource = f"account {site.account} {home}", f"topic {name}"
+    topics = site.read(ctx, "sns", "ListTopics", region=home).get("Topics", [])
+    if arn not in {t["TopicArn"] for t in topics}:
+        message = (f"SNS topic {name} is missing in {where}, so no spend alert reaches anyone; "
+                   f"{_spend.REDEPLOY}.")  # fmt: skip
+        return [failed(METADATA, site.account, home, resource, message)]
+    problems = []
+    attributes = site.read(ctx, "sns", "GetTopicAttributes", region=home, TopicArn=arn)
+    policy = attributes.get("Attributes", {}).get("Policy", "{}")
+    want = S.topic_policy(site.spend, site.plan, arn, site.account)
+    if not equivalent(want, policy):
+        changes = "; ".join(describe_changes(want, policy))
+        problems.append(f"SNS topic {name} in {where} has a topic policy that differs from the "
+                        f"spec: {changes}; {_spend.RESTORE}.")  # fmt: skip
+    out = site.read(ctx, "sns", "ListSubscriptionsByTopic", region=home, TopicArn=arn)
+    subscribed = {(s["Protocol"], s["Endpoint"]): s["SubscriptionArn"]
+                  for s in out.get("Subscriptions", [])}  # fmt: skip
+    for request in S.subscription_requests(site.spend, arn):
+        protocol, endpoint = request["Protocol"], request["Endpoint"]
+        state = subscribed.get((protocol, endpoint))
+        if state is None:
+            problems.append(f"SNS topic {name} in {where} has no {protocol} subscription for "
+                            f"{endpoint}; run `pulumi up` to subscribe it again.")  # fmt: skip
+        elif state == PENDING:
+            problems.append(f"The {protocol} subscription of {endpoint} to SNS topic {name} in "
+                            f"{where} is pending confirmation, so it receives nothing; confirm "
+                            f"it from the message AWS sent to {endpoint}.")  # fmt: skip
+    if problems:
+        return [failed(METADATA, site.account, home, resource, p) for p in problems]
+    count = len(S.subscription_requests(site.spend, arn))
+    message = (f"SNS topic {name} in {where} has its topic policy and all {count} confirmed "
+               "subscriptions.")  # fmt: skip
+    return [passed(METADATA, site.account, home, resource, message)]

@@ -1,0 +1,213 @@
+"""guardrail-effects against in-process moto: the probes, evaluated against the policies
+read from the live organization (or the IAM policies on each guarded principal)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto import mock_aws
+from test_verify_support import (
+    SCP,
+    account_stack,
+    client,
+    deploy_account,
+    deploy_org,
+    edit_scp,
+    load,
+    make_account_principals,
+    make_org,
+    org_stack,
+    statement,
+)
+
+from corral import checks
+from corral import findings as F
+from corral.aws import Connection
+from corral.checks._base import VerifyContext
+from corral.documents import build_plan
+from corral.probes import run_probes
+from corral.verify import run_check, verify
+
+CHECK = "guardrail-effects"
+[EFFECTS] = [c for c in checks.REGISTRY if c.id == CHECK]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def org_case(aws: None, tmp_path: Path):
+    org = make_org()
+    spec = load(org_stack(tmp_path, org))
+    org.policy_ids = deploy_org(spec)
+    return org, spec
+
+
+def effects(spec, conn: Connection | None = None) -> list[F.Finding]:
+    """The findings of guardrail-effects alone."""
+    conn = conn or Connection(region=spec.region, max_attempts=2)
+    ctx = VerifyContext(spec, build_plan(spec), conn, conn.caller_account())
+    return run_check(EFFECTS, ctx, ctx.account, None, conn.role_name)
+
+
+def by_resource(found: list[F.Finding], account: str) -> dict[str, F.Finding]:
+    return {f.resource: f for f in found if f.account == account}
+
+
+def test_guardrail_effects_guarded_org_passes_every_probe(org_case) -> None:
+    org, spec = org_case
+    found = [f for f in verify(spec, Connection(region=spec.region)) if f.check == CHECK]
+    assert [f for f in found if f.status != F.PASS] == []
+    assert {f.account for f in found} == {org.management, org.dev, org.test}
+    expected = run_probes(spec, target="workloads")
+    dev = by_resource(found, org.dev)
+    assert sorted(dev) == sorted(f"probe {r.probe.id}" for r in expected)
+    incident = dev["probe incident-launch-us-west-1"]
+    assert incident.region == "us-west-1"
+    assert incident.message == (
+        "The incident's launch of c5a.24xlarge into us-west-1, a region the spec disallows, is "
+        "denied, as expected. Statement CorralDenyOutsideAllowedRegions of SCP 'corral-root' on "
+        f"'{org.root}' explicitly denies ec2:RunInstances on "
+        f"arn:aws:ec2:us-west-1:{org.dev}:instance/*."
+    )
+    assert (incident.details["policy"], incident.details["statement"]) == (
+        "corral-root",
+        "CorralDenyOutsideAllowedRegions",
+    )
+    [management] = by_resource(found, org.management).values()
+    assert management.message == (
+        f"Account {org.management} is the management account: SCPs do not apply to it, so no "
+        "deny probe holds there and none was evaluated; run no workloads in it and rely on its "
+        "spend alarms."
+    )
+
+
+def test_guardrail_effects_fails_when_one_more_region_is_allowed(org_case) -> None:
+    org, spec = org_case
+
+    def loosen(doc: dict) -> dict:
+        condition = statement(doc, "CorralDenyOutsideAllowedRegions")["Condition"]
+        condition["StringNotEquals"]["aws:RequestedRegion"].append("us-west-1")
+        return doc
+
+    edit_scp("corral-root", org.policy_ids, loosen)
+    found = effects(spec)
+    failed = {(f.account, f.resource) for f in found if f.status == F.FAIL}
+    slipped = "probe region-deny-launch-m7i-large-us-west-1"
+    assert failed == {(org.dev, slipped), (org.test, slipped)}
+    message = by_resource(found, org.dev)[slipped].message
+    assert message == (
+        "A launch of m7i.large into us-west-1, a region the spec disallows, is not denied: "
+        f"ec2:RunInstances on arn:aws:ec2:us-west-1:{org.dev}:instance/* slipped through, "
+        "though the regions guardrail must deny it. Statement #0 of SCP 'FullAWSAccess' on "
+        f"'{org.root}' allows ec2:RunInstances on arn:aws:ec2:us-west-1:{org.dev}:instance/* "
+        "at level 0. Deploy the documents the spec builds (`corral render`) so a statement "
+        "denies it."
+    )
+    # The incident's own type is still stopped there, by the instance rule on the OU.
+    incident = by_resource(found, org.dev)["probe incident-launch-us-west-1"]
+    assert incident.status == F.PASS
+    assert incident.details["statement"] == "CorralDenyInstanceTypesNotAllowed"
+
+
+def test_guardrail_effects_fails_when_the_instance_rule_covers_every_resource(org_case) -> None:
+    org, spec = org_case
+
+    def widen(doc: dict) -> dict:
+        statement(doc, "CorralDenyInstanceTypesNotAllowed")["Resource"] = "*"
+        return doc
+
+    edit_scp("corral-workloads", org.policy_ids, widen)
+    found = effects(spec)
+    over = by_resource(found, org.dev)["probe allowed-type-t3-large-us-east-1"]
+    assert over.status == F.FAIL
+    image = "arn:aws:ec2:us-east-1::image/ami-0123456789abcdef0"
+    assert over.message == (
+        "A launch of t3.large (permitted) into us-east-1, an allowed region, is denied on "
+        f"{image} (and on 5 more of its resources) by statement "
+        f"CorralDenyInstanceTypesNotAllowed of policy corral-workloads on {org.workloads}, but "
+        "the spec permits it; narrow that statement's Resource or Condition so it no longer "
+        f"matches {image}."
+    )
+    failing = {f.resource for f in found if f.status == F.FAIL and f.account == org.dev}
+    assert failing and all(r.startswith("probe allowed-type-") for r in failing)
+
+
+def test_guardrail_effects_fails_when_a_level_has_no_scp(org_case) -> None:
+    org, spec = org_case
+    organizations = client("organizations")
+    attached = organizations.list_policies_for_target(TargetId=org.sandbox, Filter=SCP)
+    for policy in attached["Policies"]:
+        organizations.detach_policy(PolicyId=policy["Id"], TargetId=org.sandbox)
+    [bare] = [f for f in effects(spec) if f.account == org.test]
+    assert (bare.status, bare.resource) == (F.FAIL, f"account {org.test}")
+    assert bare.message == (
+        f"The guardrails reaching account {org.test} cannot be evaluated because no SCP is "
+        f"attached to {org.sandbox}, so AWS denies everything below; deploy the documents the "
+        "spec builds with `pulumi up` and keep FullAWSAccess attached at every level."
+    )
+
+
+def test_guardrail_effects_refused_read_is_an_error_for_that_account(org_case) -> None:
+    org, spec = org_case
+    conn = Connection(region=spec.region, max_attempts=2)
+
+    def deny(params: dict, **_: object):
+        if json.loads(params["body"]).get("ChildId") != org.dev:
+            return None
+        error = {"Code": "AccessDeniedException", "Message": "not authorised"}
+        meta = {"HTTPStatusCode": 400}
+        return AWSResponse("https://x", 400, {}, None), {"Error": error, "ResponseMetadata": meta}
+
+    conn.events.register("before-call.organizations.ListParents", deny)
+    found = effects(spec, conn)
+    [error] = [f for f in found if f.account == org.dev]
+    assert (error.status, error.resource) == (F.ERROR, f"account {org.dev}")
+    assert error.message == (
+        "Check guardrail-effects could not complete because organizations:ListParents failed "
+        f"in account {org.management} region us-east-1: AccessDeniedException: not authorised; "
+        "grant the role OrganizationAccountAccessRole (or the caller) the actions printed by "
+        "`corral iam-policy` and run it again."
+    )
+    others = [f for f in found if f.account == org.test]
+    assert others and {f.status for f in others} == {F.PASS}
+
+
+@pytest.fixture
+def account_case(aws: None, tmp_path: Path):
+    make_account_principals()
+    spec = load(account_stack(tmp_path))
+    return spec, deploy_account(spec)
+
+
+def test_guardrail_effects_account_mode_each_principal(account_case) -> None:
+    spec, arns = account_case
+    found = effects(spec)
+    assert [f for f in found if f.status != F.PASS] == []
+    subjects = {f.resource.split(":")[0] for f in found}
+    assert subjects == {"group developers", "user ci-deployer", "role AdminRole"}
+    client("iam").detach_role_policy(RoleName="AdminRole", PolicyArn=arns["corral-guardrails"])
+    found = effects(spec)
+    failed = {f.resource.split(":")[0] for f in found if f.status == F.FAIL}
+    assert failed == {"role AdminRole"}
+    account = found[0].account
+    [incident] = [
+        f for f in found if f.resource == "role AdminRole: probe incident-launch-us-west-1"
+    ]
+    assert incident.message == (
+        "The incident's launch of c5a.24xlarge into us-west-1, a region the spec disallows, is "
+        f"not denied: ec2:RunInstances on arn:aws:ec2:us-west-1:{account}:instance/* slipped "
+        "through, though the regions guardrail must deny it. Statement #0 of identity policy "
+        "'principal-own-permissions' on "
+        f"'arn:aws:iam::{account}:user/corral-probe' allows ec2:RunInstances on "
+        f"arn:aws:ec2:us-west-1:{account}:instance/*. Deploy the documents the spec builds "
+        "(`corral render`) so a statement denies it."
+    )
