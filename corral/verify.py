@@ -86,8 +86,10 @@ def run_check(
         found.append(
             errored(
                 check.id,
-                exc.account if exc.account != "(caller)" else account,
-                exc.region or region,
+                # The account and region the check was judging: a failed read elsewhere
+                # (e.g. Organizations in the management account) leaves them unchecked.
+                account,
+                region if region is not None else exc.region,
                 check.id,
                 str(exc),
                 role_name,
