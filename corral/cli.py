@@ -77,13 +77,7 @@ def _cmd_policy_config(args: argparse.Namespace) -> int:
     from corral import packconfig  # noqa: PLC0415
 
     spec = load_stack_file(args.config)
-    try:
-        config = packconfig.pack_config(spec, args.target)
-    except (KeyError, ValueError) as exc:
-        if isinstance(exc, SpecError | BuildError):
-            raise
-        raise CommandError(str(exc).strip("'\"")) from None
-    text = packconfig.render(config)
+    text = packconfig.render(packconfig.pack_config(spec, args.target))
     if args.output:
         write_atomically(Path(args.output), text)
     else:

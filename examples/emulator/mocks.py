@@ -96,10 +96,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         return self._sessions[role_arn]
 
     def _site_of(self, args: pulumi.runtime.MockResourceArgs) -> Site:
-        site = Site(self.default_region)
-        if args.provider:
-            urn = args.provider.rsplit("::", 1)[0]
-            site = self._providers.get(urn.rsplit("::", 1)[-1], site)
+        site = self._provider_site(args.provider)
         explicit = args.inputs.get("region")
         return Site(explicit, site.role_arn) if explicit else site
 
@@ -123,18 +120,15 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         self.created.append(Created(args.typ, args.name, resource_id, site.region))
         return resource_id, {**args.inputs, **state}
 
-    @staticmethod
-    def _provider_name(reference: str | None) -> str:
-        if not reference:
-            return ""
-        return reference.rsplit("::", 1)[0].rsplit("::", 1)[-1]
+    def _provider_site(self, reference: str | None) -> Site:
+        """The site of the provider a ``urn::id`` reference names; the default one if none."""
+        name = reference.rsplit("::", 1)[0].rsplit("::", 1)[-1] if reference else ""
+        return self._providers.get(name, Site(self.default_region))
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         """getCallerIdentity asks the emulator's STS; other functions are refused."""
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            home = Site(self.default_region)
-            site = self._providers.get(self._provider_name(args.provider), home)
-            who = self.client("sts", site).get_caller_identity()
+            who = self.client("sts", self._provider_site(args.provider)).get_caller_identity()
             return {"accountId": who["Account"], "arn": who["Arn"], "userId": who["UserId"]}
         raise UnsupportedResource(f"the emulator does not implement the function {args.token}.")
 
