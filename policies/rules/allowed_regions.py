@@ -10,10 +10,8 @@ and SNS topics, which watch every region on purpose.
 from __future__ import annotations
 
 from pulumi_policy import (
-    EnforcementLevel,
     ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
     Severity,
 )
 
@@ -71,13 +69,4 @@ def validate(args: ResourceValidationArgs, report_violation: ReportViolation) ->
         )
 
 
-POLICY = ResourceValidationPolicy(
-    name=ID,
-    description=DESCRIPTION,
-    validate=validate,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=S.config_schema(ID),
-    severity=Severity.HIGH,
-    remediation_steps=FIX,
-    url=S.docs_url(ID),
-)
+POLICY = S.resource_policy(ID, DESCRIPTION, validate, Severity.HIGH, FIX)

@@ -12,11 +12,9 @@ from collections import defaultdict
 from typing import Any
 
 from pulumi_policy import (
-    EnforcementLevel,
     ReportViolation,
     Severity,
     StackValidationArgs,
-    StackValidationPolicy,
 )
 
 from corral import keys as K
@@ -93,13 +91,4 @@ def validate(args: StackValidationArgs, report_violation: ReportViolation) -> No
     unknowns.raise_any()
 
 
-POLICY = StackValidationPolicy(
-    name=ID,
-    description=DESCRIPTION,
-    validate=validate,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=S.config_schema(ID),
-    severity=Severity.HIGH,
-    remediation_steps=FIX,
-    url=S.docs_url(ID),
-)
+POLICY = S.stack_policy(ID, DESCRIPTION, validate, Severity.HIGH, FIX)

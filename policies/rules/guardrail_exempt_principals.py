@@ -13,11 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from pulumi_policy import (
-    EnforcementLevel,
     ReportViolation,
     Severity,
     StackValidationArgs,
-    StackValidationPolicy,
 )
 
 from corral import packconfig as P
@@ -76,13 +74,4 @@ def validate(args: StackValidationArgs, report_violation: ReportViolation) -> No
     unknowns.raise_any()
 
 
-POLICY = StackValidationPolicy(
-    name=ID,
-    description=DESCRIPTION,
-    validate=validate,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=S.config_schema(ID),
-    severity=Severity.CRITICAL,
-    remediation_steps=FIX,
-    url=S.docs_url(ID),
-)
+POLICY = S.stack_policy(ID, DESCRIPTION, validate, Severity.CRITICAL, FIX)

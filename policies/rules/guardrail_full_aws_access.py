@@ -11,11 +11,9 @@ the stack is not visible to a preview; `corral verify` checks it live.
 from __future__ import annotations
 
 from pulumi_policy import (
-    EnforcementLevel,
     ReportViolation,
     Severity,
     StackValidationArgs,
-    StackValidationPolicy,
 )
 
 from corral import keys as K
@@ -60,13 +58,4 @@ def validate(args: StackValidationArgs, report_violation: ReportViolation) -> No
     unknowns.raise_any()
 
 
-POLICY = StackValidationPolicy(
-    name=ID,
-    description=DESCRIPTION,
-    validate=validate,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=S.config_schema(ID),
-    severity=Severity.CRITICAL,
-    remediation_steps=FIX,
-    url=S.docs_url(ID),
-)
+POLICY = S.stack_policy(ID, DESCRIPTION, validate, Severity.CRITICAL, FIX)

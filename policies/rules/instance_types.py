@@ -8,10 +8,8 @@ Covers every pulumi-aws resource that launches or reserves EC2 capacity (see
 from __future__ import annotations
 
 from pulumi_policy import (
-    EnforcementLevel,
     ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
     Severity,
 )
 
@@ -42,13 +40,4 @@ def validate(args: ResourceValidationArgs, report_violation: ReportViolation) ->
     unknowns.raise_any()
 
 
-POLICY = ResourceValidationPolicy(
-    name=ID,
-    description=DESCRIPTION,
-    validate=validate,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=S.config_schema(ID),
-    severity=Severity.CRITICAL,
-    remediation_steps=FIX,
-    url=S.docs_url(ID),
-)
+POLICY = S.resource_policy(ID, DESCRIPTION, validate, Severity.CRITICAL, FIX)

@@ -11,10 +11,8 @@ import re
 from typing import Any
 
 from pulumi_policy import (
-    EnforcementLevel,
     ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
     Severity,
 )
 
@@ -95,13 +93,4 @@ def validate(args: ResourceValidationArgs, report_violation: ReportViolation) ->
     unknowns.raise_any()
 
 
-POLICY = ResourceValidationPolicy(
-    name=ID,
-    description=DESCRIPTION,
-    validate=validate,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=S.config_schema(ID),
-    severity=Severity.CRITICAL,
-    remediation_steps=FIX,
-    url=S.docs_url(ID),
-)
+POLICY = S.resource_policy(ID, DESCRIPTION, validate, Severity.CRITICAL, FIX)

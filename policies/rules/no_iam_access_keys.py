@@ -7,10 +7,8 @@ people use SSO or short-lived credentials.
 from __future__ import annotations
 
 from pulumi_policy import (
-    EnforcementLevel,
     ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
     Severity,
 )
 
@@ -41,13 +39,4 @@ def validate(args: ResourceValidationArgs, report_violation: ReportViolation) ->
     )
 
 
-POLICY = ResourceValidationPolicy(
-    name=ID,
-    description=DESCRIPTION,
-    validate=validate,
-    enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=S.config_schema(ID),
-    severity=Severity.HIGH,
-    remediation_steps=FIX,
-    url=S.docs_url(ID),
-)
+POLICY = S.resource_policy(ID, DESCRIPTION, validate, Severity.HIGH, FIX)

@@ -14,7 +14,13 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, Severity
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationPolicy,
+)
 from pulumi_policy.proxy import UnknownValueError
 
 from corral import documents
@@ -38,6 +44,36 @@ def config_schema(rule_id: str) -> PolicyConfigSchema:
 
 
 SEVERITIES = {s.value: s for s in Severity}
+
+
+def _record(
+    kind: type, rule_id: str, description: str, validate: Any, severity: Severity, fix: str
+):
+    """One rule's policy record: mandatory, its schema, severity, remediation and docs url."""
+    return kind(
+        name=rule_id,
+        description=description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=config_schema(rule_id),
+        severity=severity,
+        remediation_steps=fix,
+        url=docs_url(rule_id),
+    )
+
+
+def resource_policy(
+    rule_id: str, description: str, validate: Any, severity: Severity, fix: str
+) -> ResourceValidationPolicy:
+    """The record of a rule that validates one resource at a time."""
+    return _record(ResourceValidationPolicy, rule_id, description, validate, severity, fix)
+
+
+def stack_policy(
+    rule_id: str, description: str, validate: Any, severity: Severity, fix: str
+) -> StackValidationPolicy:
+    """The record of a rule that validates the whole stack."""
+    return _record(StackValidationPolicy, rule_id, description, validate, severity, fix)
 
 
 def label(resource_type: str, name: str) -> str:
