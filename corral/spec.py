@@ -222,7 +222,7 @@ def from_config(config: Mapping[str, Any]) -> Spec:
 
 
 def _build(raw: dict[str, Any], aws_region: Any) -> Spec:
-    _reject_unknown(raw, K.TOP_LEVEL_KEYS + K.SPEND_KEYS, K.NAMESPACE + ":", sep="")
+    reject_unknown(raw, K.TOP_LEVEL_KEYS + K.SPEND_KEYS, K.NAMESPACE + ":", sep="")
     region, partition = _home_region(aws_region)
     mode = _choice(raw, K.MODE, K.MODES, _key(K.MODE), required=True)
     allowed = _regions(raw.get(K.ALLOWED_REGIONS), _key(K.ALLOWED_REGIONS), partition, True)
@@ -236,7 +236,7 @@ def _build(raw: dict[str, Any], aws_region: Any) -> Spec:
         protections=_protections(raw.get(K.PROTECTIONS), _key(K.PROTECTIONS)),
         targets=_targets(raw.get(K.TARGETS), mode, partition),
         principals=_principals(raw.get(K.PRINCIPALS), mode),
-        allow_lockout=_bool(raw.get(K.ALLOW_LOCKOUT, False), _key(K.ALLOW_LOCKOUT)),
+        allow_lockout=as_bool(raw.get(K.ALLOW_LOCKOUT, False), _key(K.ALLOW_LOCKOUT)),
         name_prefix=_name_prefix(raw.get(K.NAME_PREFIX, K.DEFAULT_NAME_PREFIX)),
     )
     _check_overrides(spec)
@@ -277,7 +277,7 @@ def _key(*parts: str | int) -> str:
     return path
 
 
-def _decode(value: Any, key: str, kind: type, what: str) -> Any:
+def decode(value: Any, key: str, kind: type, what: str) -> Any:
     """Accept native values and the JSON strings Pulumi hands to programs."""
     if isinstance(value, str) and kind is not str:
         try:
@@ -289,9 +289,10 @@ def _decode(value: Any, key: str, kind: type, what: str) -> Any:
     return value
 
 
-def _reject_unknown(
+def reject_unknown(
     raw: Mapping[str, Any], allowed: Iterable[str], base: str, sep: str = "."
 ) -> None:
+    """Raise SpecError for the first key of ``raw`` not in ``allowed``, with a suggestion."""
     allowed = tuple(allowed)
     for name in raw:
         if name in allowed:
@@ -304,7 +305,7 @@ def _reject_unknown(
 
 
 def _list(value: Any, key: str, what: str = "a list") -> list[Any]:
-    items = _decode(value, key, list, what)
+    items = decode(value, key, list, what)
     if len(items) > _MAX_LIST:
         raise SpecError(key, f"has {len(items)} entries; at most {_MAX_LIST} are supported.")
     return items
@@ -323,7 +324,8 @@ def _strings(value: Any, key: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _bool(value: Any, key: str) -> bool:
+def as_bool(value: Any, key: str) -> bool:
+    """``value`` as a boolean; ``"true"``/``"false"`` text (from ``pulumi config set``) too."""
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     if not isinstance(value, bool):
@@ -331,8 +333,9 @@ def _bool(value: Any, key: str) -> bool:
     return value
 
 
-def _mapping(value: Any, key: str) -> dict[str, Any]:
-    return _decode(value, key, dict, "a map")
+def as_mapping(value: Any, key: str) -> dict[str, Any]:
+    """``value`` as a map (native or JSON text)."""
+    return decode(value, key, dict, "a map")
 
 
 def _choice(
@@ -411,13 +414,13 @@ def _exempt(value: Any, key: str) -> tuple[str, ...]:
 def _instances(value: Any, key: str) -> InstanceRule:
     if value is None:
         return InstanceRule()
-    raw = _mapping(value, key)
-    _reject_unknown(raw, K.INSTANCE_KEYS, key)
+    raw = as_mapping(value, key)
+    reject_unknown(raw, K.INSTANCE_KEYS, key)
     allow = _patterns(raw.get(K.ALLOW), f"{key}.{K.ALLOW}")
     deny = _patterns(raw.get(K.DENY), f"{key}.{K.DENY}")
     ceiling = None
     if K.MAX_VCPUS in raw:
-        ceiling = _decode(raw[K.MAX_VCPUS], f"{key}.{K.MAX_VCPUS}", int, "a whole number")
+        ceiling = decode(raw[K.MAX_VCPUS], f"{key}.{K.MAX_VCPUS}", int, "a whole number")
         if not 1 <= ceiling <= 100_000:
             raise SpecError(f"{key}.{K.MAX_VCPUS}", f"{ceiling} is out of range; use 1 to 100000.")
     return InstanceRule(allow=allow, deny=deny, max_vcpus=ceiling)
@@ -450,9 +453,9 @@ def _patterns(value: Any, key: str) -> tuple[str, ...]:
 def _protections(value: Any, key: str) -> Protections:
     if value is None:
         return Protections()
-    raw = _mapping(value, key)
-    _reject_unknown(raw, K.PROTECTION_KEYS, key)
-    flags = {name: _bool(raw.get(name, True), f"{key}.{name}") for name in K.PROTECTION_KEYS}
+    raw = as_mapping(value, key)
+    reject_unknown(raw, K.PROTECTION_KEYS, key)
+    flags = {name: as_bool(raw.get(name, True), f"{key}.{name}") for name in K.PROTECTION_KEYS}
     return Protections(
         guardrails=flags[K.PROTECT_GUARDRAILS],
         leave_organization=flags[K.PROTECT_ORGANIZATION],
@@ -497,8 +500,8 @@ def _targets(value: Any, mode: str, partition: str) -> tuple[Target, ...]:
 
 
 def _target(value: Any, key: str, partition: str) -> Target:
-    raw = _mapping(value, key)
-    _reject_unknown(raw, K.TARGET_KEYS, key)
+    raw = as_mapping(value, key)
+    reject_unknown(raw, K.TARGET_KEYS, key)
     if K.TARGET_ID not in raw:
         raise SpecError(
             f"{key}.{K.TARGET_ID}", "is required; use r-..., ou-...-... or an account id."
@@ -548,8 +551,8 @@ def _principals(value: Any, mode: str) -> Principals:
         return Principals()
     if value is None:
         raise SpecError(key, "is required in account mode; name the IAM groups, users or roles.")
-    raw = _mapping(value, key)
-    _reject_unknown(raw, K.PRINCIPAL_KEYS, key)
+    raw = as_mapping(value, key)
+    reject_unknown(raw, K.PRINCIPAL_KEYS, key)
     names = {}
     for kind in K.PRINCIPAL_KEYS:
         names[kind] = _strings(raw.get(kind, []), f"{key}.{kind}")

@@ -30,7 +30,7 @@ from typing import Any
 
 from corral import catalog
 from corral import keys as K
-from corral.spec import SpecError, _bool, _decode, _mapping, _reject_unknown
+from corral.spec import SpecError, as_bool, as_mapping, decode, reject_unknown
 
 # --------------------------------------------------------------------------- keys and limits
 
@@ -232,7 +232,7 @@ def parse(
         exempt_principals=tuple(exempt_principals),
         principals={k: tuple(v) for k, v in (principals or {}).items()},
     )
-    _reject_unknown(values, SPEND_KEYS, f"{K.NAMESPACE}:", sep="")
+    reject_unknown(values, SPEND_KEYS, f"{K.NAMESPACE}:", sep="")
     if not values:
         return base
     emails, https = _notifications(values.get(NOTIFICATIONS))
@@ -245,7 +245,7 @@ def parse(
 
 
 def _number(value: Any, key: str, what: str) -> float:
-    number = _decode(value, key, (int, float), what)
+    number = decode(value, key, (int, float), what)
     if isinstance(number, bool):
         raise SpecError(key, f"must be {what}, got bool.")
     return float(number)
@@ -261,7 +261,7 @@ def _positive(value: Any, key: str, ceiling: float, unit: str) -> float:
 
 
 def _string_list(value: Any, key: str) -> list[Any]:
-    return _decode(value, key, list, "a list")
+    return decode(value, key, list, "a list")
 
 
 def _notifications(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -270,8 +270,8 @@ def _notifications(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
         raise SpecError(
             key, "is required for spend detection; list at least one address under emails."
         )
-    raw = _mapping(value, key)
-    _reject_unknown(raw, NOTIFICATION_KEYS, key)
+    raw = as_mapping(value, key)
+    reject_unknown(raw, NOTIFICATION_KEYS, key)
     emails = tuple(_string_list(raw.get(EMAILS, []), f"{key}.{EMAILS}"))
     if not emails:
         raise SpecError(f"{key}.{EMAILS}", "is empty; list at least one address to alert.")
@@ -299,9 +299,9 @@ def _notifications(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _budgets(value: Any, mode: str) -> dict[str, Any]:
     key = _key(BUDGETS)
-    raw = _mapping(value, key) if value is not None else {}
-    _reject_unknown(raw, BUDGET_KEYS, key)
-    result: dict[str, Any] = {"budgets": _bool(raw.get(ENABLED, True), f"{key}.{ENABLED}")}
+    raw = as_mapping(value, key) if value is not None else {}
+    reject_unknown(raw, BUDGET_KEYS, key)
+    result: dict[str, Any] = {"budgets": as_bool(raw.get(ENABLED, True), f"{key}.{ENABLED}")}
     result["limit"] = _positive(raw.get(LIMIT, DEFAULT_LIMIT), f"{key}.{LIMIT}", MAX_AMOUNT, "USD")
     if ORGANIZATION_LIMIT in raw:
         if mode != K.ORGANIZATION:
@@ -342,8 +342,8 @@ def _budget_notifications(value: Any, key: str) -> tuple[Notification, ...]:
                 f"is notification {i + 1}, but AWS Budgets allows at most {MAX_NOTIFICATIONS} "
                 "per budget; remove it.",
             )
-        raw = _mapping(item, where)
-        _reject_unknown(raw, BUDGET_NOTIFICATION_KEYS, where)
+        raw = as_mapping(item, where)
+        reject_unknown(raw, BUDGET_NOTIFICATION_KEYS, where)
         kind = raw.get(NOTIFICATION_TYPE)
         if kind not in NOTIFICATION_TYPES:
             raise SpecError(
@@ -364,24 +364,24 @@ def _budget_notifications(value: Any, key: str) -> tuple[Notification, ...]:
 
 def _alarms(value: Any) -> dict[str, Any]:
     key = _key(ALARMS)
-    raw = _mapping(value, key) if value is not None else {}
-    _reject_unknown(raw, ALARM_KEYS, key)
+    raw = as_mapping(value, key) if value is not None else {}
+    reject_unknown(raw, ALARM_KEYS, key)
     billing_key = f"{key}.{BILLING}"
-    billing = _mapping(raw.get(BILLING, {}), billing_key)
-    _reject_unknown(billing, BILLING_KEYS, billing_key)
+    billing = as_mapping(raw.get(BILLING, {}), billing_key)
+    reject_unknown(billing, BILLING_KEYS, billing_key)
     result: dict[str, Any] = {
-        "billing": _bool(billing.get(ENABLED, True), f"{billing_key}.{ENABLED}")
+        "billing": as_bool(billing.get(ENABLED, True), f"{billing_key}.{ENABLED}")
     }
     if THRESHOLD in billing:
         result["billing_threshold"] = _positive(
             billing[THRESHOLD], f"{billing_key}.{THRESHOLD}", MAX_AMOUNT, "USD"
         )
     vcpu_key = f"{key}.{VCPU}"
-    vcpu = _mapping(raw.get(VCPU, {}), vcpu_key)
-    _reject_unknown(vcpu, VCPU_KEYS, vcpu_key)
-    result["vcpu"] = _bool(vcpu.get(ENABLED, True), f"{vcpu_key}.{ENABLED}")
+    vcpu = as_mapping(raw.get(VCPU, {}), vcpu_key)
+    reject_unknown(vcpu, VCPU_KEYS, vcpu_key)
+    result["vcpu"] = as_bool(vcpu.get(ENABLED, True), f"{vcpu_key}.{ENABLED}")
     result["vcpu_thresholds"] = _vcpu_thresholds(vcpu.get(THRESHOLDS), f"{vcpu_key}.{THRESHOLDS}")
-    period = _decode(vcpu.get(PERIOD, DEFAULT_VCPU_PERIOD), f"{vcpu_key}.{PERIOD}", int, "seconds")
+    period = decode(vcpu.get(PERIOD, DEFAULT_VCPU_PERIOD), f"{vcpu_key}.{PERIOD}", int, "seconds")
     if period < 60 or period > 86400 or period % 60:
         raise SpecError(
             f"{vcpu_key}.{PERIOD}", f"{period} is not valid; use a multiple of 60 up to 86400."
@@ -393,10 +393,10 @@ def _alarms(value: Any) -> dict[str, Any]:
 def _vcpu_thresholds(value: Any, key: str) -> tuple[tuple[str, int], ...]:
     classes = vcpu_classes()
     thresholds = {c: DEFAULT_VCPU_THRESHOLDS.get(c, 0) for c in classes}
-    raw = _mapping(value, key) if value is not None else {}
-    _reject_unknown(raw, classes, key)
+    raw = as_mapping(value, key) if value is not None else {}
+    reject_unknown(raw, classes, key)
     for name, count in raw.items():
-        number = _decode(count, f"{key}.{name}", int, "a whole number of vCPUs")
+        number = decode(count, f"{key}.{name}", int, "a whole number of vCPUs")
         if not 0 <= number <= 1_000_000:
             raise SpecError(f"{key}.{name}", f"{number} is out of range; use 0 to 1000000.")
         thresholds[name] = number
@@ -407,9 +407,9 @@ def _breaker(value: Any) -> dict[str, Any]:
     key = _key(CIRCUIT_BREAKER)
     if value is None:
         return {}
-    raw = _mapping(value, key)
-    _reject_unknown(raw, BREAKER_KEYS, key)
-    result: dict[str, Any] = {"breaker": _bool(raw.get(ENABLED, False), f"{key}.{ENABLED}")}
+    raw = as_mapping(value, key)
+    reject_unknown(raw, BREAKER_KEYS, key)
+    result: dict[str, Any] = {"breaker": as_bool(raw.get(ENABLED, False), f"{key}.{ENABLED}")}
     result["breaker_threshold"] = _positive(
         raw.get(THRESHOLD, DEFAULT_BREAKER_THRESHOLD),
         f"{key}.{THRESHOLD}",
