@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from corral import checks
+from corral import catalog, checks
 from corral.aws import Connection, ReadError
 from corral.checks._base import VERIFY, VerifyContext, errored
 from corral.documents import Plan, build_plan
@@ -51,6 +51,20 @@ def selector(
     """True for the accounts this run covers (``--accounts`` and ``--shard``)."""
     wanted = set(accounts or ())
     return lambda account: (not wanted or account in wanted) and in_shard(account, shard)
+
+
+def parse_regions(names: Sequence[str] | None, partition: str) -> tuple[str, ...] | None:
+    """``--regions`` as a sorted tuple (None: every region); raises ValueError naming the
+    first unknown region and the closest known one."""
+    if not names:
+        return None
+    known = catalog.regions(partition)
+    for name in names:
+        if name not in known:
+            hint = catalog.suggest(name, known)
+            fix = f"did you mean '{hint}'?" if hint else "`corral regions` lists them."
+            raise ValueError(f"--regions {name!r} is not a region of partition {partition}; {fix}")
+    return tuple(sorted(set(names)))
 
 
 def policy_ids(manifest: Mapping[str, Any], plan: Plan) -> dict[str, str]:
@@ -105,8 +119,13 @@ def verify(
     accounts: Sequence[str] | None = None,
     shard: tuple[int, int] | None = None,
     manifest: Mapping[str, Any] | None = None,
+    regions: Sequence[str] | None = None,
 ) -> list[Finding]:
-    """Every verify finding for ``spec`` (raises ManifestError on a foreign manifest)."""
+    """Every verify finding for ``spec``; regional checks judge only ``regions`` when given.
+
+    Raises ManifestError on a foreign manifest, ValueError on an unknown region.
+    """
+    chosen = parse_regions(regions, spec.partition)
     plan = build_plan(spec)
     ids = policy_ids(manifest, plan) if manifest is not None else {}
     try:
@@ -121,6 +140,7 @@ def verify(
         selected=selector(accounts, shard),
         org_level=shard is None or shard[0] == 1,
         policy_ids=ids,
+        regions=chosen,
     )
     return collect(
         run_check(c, ctx, caller, None, conn.role_name) for c in checks.checks(VERIFY, spec.mode)

@@ -18,7 +18,7 @@ from corral.aws import DEFAULT_ROLE_NAME, Connection
 from corral.documents import BuildError
 from corral.spec import SpecError, load_stack_file
 from corral.sweep import DEFAULT_WORKERS, ORCHESTRATION_ACTIONS, sweep
-from corral.verify import ManifestError, parse_shard, verify
+from corral.verify import ManifestError, parse_regions, parse_shard, verify
 
 POLICY_VERSION = "2012-10-17"
 _INPUT_ERRORS = (SpecError, BuildError, ManifestError, F.ReportError, ValueError, OSError)
@@ -120,7 +120,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 f"{args.manifest}: not JSON ({exc}); pass the exported "
                 "manifest (pulumi stack output manifest --json)."
             ) from None
-    found = verify(spec, conn, accounts=args.accounts, shard=shard, manifest=manifest)
+    found = verify(
+        spec, conn, accounts=args.accounts, shard=shard, manifest=manifest, regions=args.regions
+    )
     return _report(found, args)
 
 
@@ -128,8 +130,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     spec, conn, shard = _connect(args)
     if args.workers < 1:
         raise ValueError("--workers must be at least 1.")
+    regions = parse_regions(args.regions, spec.partition)
     found = sweep(
-        spec, conn, accounts=args.accounts, regions=args.regions, shard=shard, workers=args.workers
+        spec, conn, accounts=args.accounts, regions=regions, shard=shard, workers=args.workers
     )
     return _report(found, args)
 

@@ -11,10 +11,12 @@ import botocore.session
 import pytest
 from moto import mock_aws
 from test_verify_support import (
+    BREAKER,
     SPEND,
     account_stack,
     client,
     deploy_account,
+    deploy_breakers,
     deploy_org,
     deploy_spend,
     launch_incident,
@@ -22,6 +24,7 @@ from test_verify_support import (
     make_account_principals,
     make_org,
     org_stack,
+    serve_budget_actions,
     serve_budget_subscribers,
 )
 
@@ -35,6 +38,8 @@ from corral.verify_cli import required_actions, required_policy
 CHECKS_DIR = Path(checks.__file__).parent
 TESTS = Path(__file__).parent
 IMPLICIT = {"sts:GetCallerIdentity", "sts:AssumeRole"}  # the connection's own calls
+# Organization mode: budgets in the management account, a circuit breaker per account target.
+ORG_SPEND = SPEND.replace("limit: 200\n", "limit: 200\n    deployment: management\n") + BREAKER
 
 
 def test_ids_match_modules() -> None:
@@ -85,18 +90,20 @@ def test_iam_policy_is_deterministic_and_least_privilege() -> None:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict]:
     """An org with deployed SCPs, and a standalone-style IAM setup in the management account;
-    spend detection on in both, deployed (account mode) in the home and one other region."""
+    spend detection and a circuit breaker on in both, deployed (account mode) in the home and
+    one other region."""
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     monkeypatch.setenv("MOTO_ALLOW_NONEXISTENT_REGION", "true")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         org = make_org()
-        org_spec = load(org_stack(tmp_path, org, SPEND))
+        org_spec = load(org_stack(tmp_path, org, ORG_SPEND, accounts=[org.dev]))
         deploy_org(org_spec)
         make_account_principals()
-        acct_spec = load(account_stack(tmp_path, extra=SPEND))
+        acct_spec = load(account_stack(tmp_path, extra=SPEND + BREAKER))
         deploy_account(acct_spec)
-        deploy_spend(acct_spec, regions=["us-east-1", "eu-west-1"])
+        spent = deploy_spend(acct_spec, regions=["us-east-1", "eu-west-1"])
+        deploy_breakers(acct_spec, spent["topic"])
         client("iam").create_access_key(UserName="alice")
         launch_incident()
         yield {"org": org, "specs": {"organization": org_spec, "account": acct_spec}}
@@ -105,6 +112,7 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict]:
 def _calls(check: checks.Check, spec, org) -> set[str]:
     conn = Connection(region=spec.region)
     serve_budget_subscribers(conn.events)  # moto lacks DescribeSubscribersForNotification
+    serve_budget_actions(conn.events)  # and DescribeBudgetActionsForBudget
     caller = conn.caller_account()
     scope = check.metadata.scope
     if scope == VERIFY:

@@ -74,6 +74,79 @@ def test_account_red_then_green(session, url, tmp_path):
     after = demo.corral("verify", stack, url, tmp_path)
     assert after.code == 0, [f["message"] for f in after.findings if f["status"] != "PASS"]
     assert manifest["documents"][0]["id"].startswith("arn:aws:iam::")
+    [breaker] = after.of("budget-actions", "PASS")  # the spend example's IAM circuit breaker
+    account = session.client("sts", endpoint_url=url).get_caller_identity()["Account"]
+    assert breaker["message"] == (
+        f"The circuit-breaker action on budget corral-monthly in account {account} applies IAM "
+        f"policy corral-circuit-breaker (arn:aws:iam::{account}:policy/corral/"
+        "corral-circuit-breaker) to group developers, user ci-deployer, user script with "
+        "automatic approval when actual spend passes 120% of the budget."
+    )
+    raised, gone = tamper_with_the_breaker(session, url, account, "corral-monthly", stack, tmp_path)
+    assert raised == [
+        f"The circuit-breaker action on budget corral-monthly in account {account} differs from "
+        "the spec: it acts at 400% of the budget instead of 120% of the budget; run `pulumi up` "
+        "to restore it."
+    ]
+    assert gone == [
+        f"Budget corral-monthly in account {account} has no circuit-breaker action, so nothing "
+        "stops new EC2 capacity when actual spend passes 120% of the budget; run `pulumi up` to "
+        "recreate it."
+    ]
+
+
+def tamper_with_the_breaker(session, url, account, budget, stack, tmp_path):
+    """Raise the breaker's threshold, then delete it, through the emulator's stand-in for the
+    budget-action API; return the budget-actions FAIL messages after each."""
+    budgets = session.client("budgets", endpoint_url=url)
+    [action] = budgets.describe_budget_actions_for_budget(AccountId=account, BudgetName=budget)[
+        "Actions"
+    ]
+    where = {"AccountId": account, "BudgetName": budget, "ActionId": action["ActionId"]}
+    threshold = {"ActionThresholdValue": 400.0, "ActionThresholdType": "PERCENTAGE"}
+    budgets.update_budget_action(**where, ActionThreshold=threshold)
+    raised = demo.corral("verify", stack, url, tmp_path)
+    budgets.delete_budget_action(**where)
+    gone = demo.corral("verify", stack, url, tmp_path)
+    assert (raised.code, gone.code) == (1, 1)
+    return [[f["message"] for f in r.of("budget-actions", "FAIL")] for r in (raised, gone)]
+
+
+def breaker_stack(org) -> dict:
+    """The example organization, plus spend detection and a circuit breaker on account dev."""
+    config = demo.organization_stack(org)
+    dev = org.accounts["dev"]
+    config["corral:targets"].append({"id": dev, "name": "dev", "guardrails": ["regions"]})
+    config["corral:notifications"] = {"emails": ["ops@example.com"]}
+    config["corral:budgets"] = {"limit": 100, "deployment": "management"}
+    config["corral:alarms"] = {"vcpu": {"enabled": False}}
+    config["corral:circuitBreaker"] = {"enabled": True, "threshold": 150}
+    return config
+
+
+def test_organization_circuit_breaker_verified_then_tampered(session, url, tmp_path):
+    org = demo.setup_organization(session, url)
+    config = breaker_stack(org)
+    stack = demo.write_stack(tmp_path, "e2e-breaker", config)
+    apply_program(config, session, url)
+    after = demo.corral("verify", stack, url, tmp_path)
+    assert after.code == 0, [f["message"] for f in after.findings if f["status"] != "PASS"]
+    dev, budget = org.accounts["dev"], f"corral-{org.accounts['dev']}"
+    [breaker] = after.of("budget-actions", "PASS")
+    assert breaker["message"].startswith(
+        f"The circuit-breaker action on budget {budget} in account {org.management} applies "
+        "SCP corral-circuit-breaker (p-"
+    )
+    assert breaker["message"].endswith(
+        f"to account {dev} with automatic approval when actual spend passes 150% of the budget."
+    )
+    raised, gone = tamper_with_the_breaker(session, url, org.management, budget, stack, tmp_path)
+    assert raised == [
+        f"The circuit-breaker action on budget {budget} in account {org.management} differs "
+        "from the spec: it acts at 400% of the budget instead of 150% of the budget; run "
+        "`pulumi up` to restore it."
+    ]
+    assert gone[0].startswith(f"Budget {budget} in account {org.management} has no circuit-")
 
 
 def test_tampering_after_deploy_is_caught(session, url, tmp_path):

@@ -10,14 +10,20 @@ import botocore.session
 import pytest
 from moto import mock_aws
 from test_verify_support import (
+    BREAKER,
+    SPEND,
     account_stack,
     deploy_account,
+    deploy_breakers,
     deploy_org,
+    deploy_spend,
     launch_incident,
     load,
     make_account_principals,
     make_org,
     org_stack,
+    serve_budget_actions,
+    serve_budget_subscribers,
 )
 
 from corral import checks
@@ -156,13 +162,17 @@ def test_every_call_verify_and_sweep_make_is_declared_and_allowed(
         used |= _used(conn)
     with mock_aws():
         make_account_principals()
-        spec = load(account_stack(tmp_path))
+        spec = load(account_stack(tmp_path, extra=SPEND + BREAKER))
         deploy_account(spec)
+        deploy_breakers(spec, deploy_spend(spec, regions=regions)["topic"])
         conn = Connection(region=spec.region)
-        verify(spec, conn)
+        serve_budget_subscribers(conn.events)  # moto lacks these budget reads
+        serve_budget_actions(conn.events)
+        verify(spec, conn, regions=regions)
         sweep(spec, conn, regions=regions, workers=2)
         used |= _used(conn)
     assert {"organizations:ListAccounts", "ec2:DescribeInstances", "sts:AssumeRole"} <= used
+    assert {"budgets:DescribeBudgetActionsForBudget", "cloudwatch:DescribeAlarms"} <= used
     assert used <= set(required_actions()), used - set(required_actions())
     for action in sorted(used):
         resource = MEMBER_ROLE if action == "sts:AssumeRole" else "*"

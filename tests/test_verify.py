@@ -186,6 +186,52 @@ def test_guardrail_full_access_fails_without_an_allow(org_case) -> None:
     )
 
 
+def test_guardrail_full_access_fails_for_an_intermediate_ou(org_case) -> None:
+    org, spec = org_case
+    organizations = client("organizations")
+    team = organizations.create_organizational_unit(ParentId=org.workloads, Name="team")
+    team_id = team["OrganizationalUnit"]["Id"]
+    organizations.move_account(
+        AccountId=org.dev, SourceParentId=org.workloads, DestinationParentId=team_id
+    )
+    organizations.detach_policy(PolicyId="p-FullAWSAccess", TargetId=team_id)
+    found = run(spec)
+    [locked] = failures(found, "guardrail-full-access")
+    assert (locked.account, locked.resource) == (org.management, f"ou team ({team_id})")
+    assert locked.message == (
+        f"ou team ({team_id}) has no SCP that allows anything (FullAWSAccess is detached), so "
+        f"every request below it is denied; attach FullAWSAccess to {team_id}."
+    )
+    levels = {f.resource for f in found if f.check == "guardrail-full-access"}
+    assert levels == {
+        f"root root ({org.root})",
+        f"ou workloads ({org.workloads})",
+        f"ou sandbox ({org.sandbox})",
+        f"ou team ({team_id})",
+        f"account dev ({org.dev})",
+        f"account test ({org.test})",
+    }
+
+
+def test_guardrail_full_access_fails_for_one_account(org_case) -> None:
+    org, spec = org_case
+    client("organizations").detach_policy(PolicyId="p-FullAWSAccess", TargetId=org.test)
+    [locked] = failures(run(spec), "guardrail-full-access")
+    assert locked.account == org.test
+    assert locked.message == (
+        f"account test ({org.test}) has no SCP that allows anything (FullAWSAccess is "
+        f"detached), so every request in it is denied; attach FullAWSAccess to {org.test}."
+    )
+    chosen = [f for f in run(spec, accounts=[org.dev]) if f.check == "guardrail-full-access"]
+    assert failures(chosen) == []
+    assert f"account dev ({org.dev})" in {f.resource for f in chosen}
+    [passed] = [f for f in chosen if f.resource == f"ou workloads ({org.workloads})"]
+    assert passed.message == (
+        f"ou workloads ({org.workloads}) keeps the allowing SCP FullAWSAccess, so requests "
+        "below it are denied only where a guardrail denies them."
+    )
+
+
 def test_guardrail_no_extra_fails_on_unplanned_corral_policy(org_case) -> None:
     _org, spec = org_case
     content = json.dumps(

@@ -211,3 +211,21 @@ def test_guardrail_effects_account_mode_each_principal(account_case) -> None:
         f"arn:aws:ec2:us-west-1:{account}:instance/*. Deploy the documents the spec builds "
         "(`corral render`) so a statement denies it."
     )
+
+
+def test_guardrail_effects_judges_launches_only_in_the_chosen_regions(org_case) -> None:
+    org, spec = org_case
+    chosen = ("eu-west-1", "us-west-2")
+    conn = Connection(region=spec.region, max_attempts=2)
+    found = [f for f in verify(spec, conn, regions=chosen) if f.check == CHECK]
+    dev = by_resource(found, org.dev)
+    launches = {f.region for f in dev.values() if f.details["request"].startswith("arn:aws:ec2:")}
+    assert launches == set(chosen)
+    assert "probe incident-launch-us-west-2" in dev
+    assert "probe incident-launch-us-west-1" not in dev
+    # One each, not per region: the global-service and protection probes are always judged.
+    assert "probe protect-iam-createaccesskey" in dev
+    everywhere = by_resource(effects(spec), org.dev)
+    assert {k for k in everywhere if "launch" not in k and "type" not in k} == {
+        k for k in dev if "launch" not in k and "type" not in k
+    }

@@ -14,6 +14,7 @@ import json
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -346,3 +347,74 @@ def test_iam_policy_includes_the_spend_and_effect_reads(tmp_path: Path) -> None:
         "iam:ListAttachedUserPolicies",
         "iam:ListAttachedGroupPolicies",
     } <= reads
+
+
+def _regions_read(conn: Connection) -> set[str]:
+    """Record the regions whose endpoints the regional spend services are called at (alarms,
+    rules, topic): ``https://monitoring.eu-west-1.amazonaws.com/`` -> ``eu-west-1``."""
+    read: set[str] = set()
+
+    def record(event_name: str, params: dict, **_: object) -> None:
+        if event_name.split(".")[1] in ("cloudwatch", "eventbridge", "sns"):
+            read.add(urlsplit(params["url"]).hostname.split(".")[1])
+
+    conn.events.register("before-call", record)
+    return read
+
+
+def test_alarms_present_judges_only_the_chosen_regions(deployed: dict) -> None:
+    account, name = deployed["account"], "corral-spend-vcpu-eu-west-1-standard"
+    cloudwatch = client("cloudwatch", region="eu-west-1")
+    cloudwatch.delete_alarms(AlarmNames=[name])
+    try:
+        everywhere = run(deployed["spec"], "alarms-present")
+        conn = Connection(region=HOME, max_attempts=2)
+        read = _regions_read(conn)
+        serve_budget_subscribers(conn.events)
+        chosen = verify(deployed["spec"], conn, regions=["us-east-1"])
+        pair = Connection(region=HOME, max_attempts=2)
+        read_pair = _regions_read(pair)
+        serve_budget_subscribers(pair.events)
+        both = verify(deployed["spec"], pair, regions=["eu-west-1", "us-east-1"])
+    finally:
+        cloudwatch.put_metric_alarm(**_alarm(deployed, name))
+    [missing] = failures(everywhere, "alarms-present")
+    assert missing.message == (
+        f"vCPU alarm {name} is missing in account {account} eu-west-1; run `pulumi up` to "
+        "recreate it."
+    )
+    assert failures(chosen, "alarms-present") == []
+    assert {f.region for f in chosen if f.check == "alarms-present"} == {"us-east-1"}
+    assert read == {"us-east-1"}
+    assert [f.message for f in failures(both, "alarms-present")] == [missing.message]
+    assert read_pair == {"eu-west-1", "us-east-1"}
+
+
+def test_topic_subscriptions_is_not_judged_outside_the_chosen_regions(deployed: dict) -> None:
+    conn = Connection(region=HOME, max_attempts=2)
+    read = _regions_read(conn)
+    serve_budget_subscribers(conn.events)
+    found = verify(deployed["spec"], conn, regions=["ap-south-1"])
+    assert {f.check for f in found if f.check in SPEND_CHECKS} == {
+        "alarms-present",
+        "budget-present",
+    }
+    assert {f.region for f in found if f.check == "alarms-present"} == {"ap-south-1"}
+    assert read == {"ap-south-1"}
+
+
+def test_verify_rejects_an_unknown_region_naming_the_closest(
+    deployed: dict, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    stack = account_stack(tmp_path, extra=SPEND)
+    out = tmp_path / "report.json"
+    parser = argparse.ArgumentParser(prog="corral")
+    register(parser.add_subparsers(dest="command", required=True))
+    argv = ["verify", "--config", str(stack), "--regions", "us-east-1", "eu-wset-1"]
+    args = parser.parse_args([*argv, "--output", str(out)])
+    assert args.handler(args) == F.EXIT_ERROR
+    assert not out.exists()
+    assert capsys.readouterr().err == (
+        "corral: error: --regions 'eu-wset-1' is not a region of partition aws; did you mean "
+        "'eu-west-1'?\n"
+    )

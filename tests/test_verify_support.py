@@ -18,6 +18,7 @@ from corral import keys as K
 from corral import spend as S
 from corral.documents import Plan, build_plan
 from corral.spec import Spec, load_stack_file
+from examples.emulator import server
 
 REGION = "us-east-1"
 SCP = "SERVICE_CONTROL_POLICY"
@@ -63,8 +64,9 @@ def make_org(endpoint: str | None = None) -> Org:
     )
 
 
-def org_stack(tmp_path: Path, org: Org, extra: str = "") -> Path:
-    """A stack file guarding the root (regions, protection) and both OUs (instances)."""
+def org_stack(tmp_path: Path, org: Org, extra: str = "", accounts: Sequence[str] = ()) -> Path:
+    """A stack file guarding the root (regions, protection), both OUs (instances) and the
+    ``accounts`` named (regions)."""
     text = f"""\
     config:
       aws:region: us-east-1
@@ -84,8 +86,11 @@ def org_stack(tmp_path: Path, org: Org, extra: str = "") -> Path:
           name: sandbox
           guardrails: [instances]
     """
+    text = textwrap.dedent(text) + "".join(
+        f'    - {{id: "{a}", name: account-{a}, guardrails: [regions]}}\n' for a in accounts
+    )
     path = tmp_path / "Pulumi.org.yaml"
-    path.write_text(textwrap.dedent(text) + extra, encoding="utf-8")
+    path.write_text(text + extra, encoding="utf-8")
     return path
 
 
@@ -214,6 +219,11 @@ SPEND = """\
   corral:budgets:
     limit: 200
 """
+BREAKER = """\
+  corral:circuitBreaker:
+    enabled: true
+    threshold: 120
+"""
 
 
 def deploy_spend(spec: Spec, regions: Sequence[str] | None = None) -> dict[str, str]:
@@ -288,3 +298,70 @@ def _subscribers(model: Any, params: dict, **_: Any) -> tuple[AWSResponse, dict]
         "Subscribers": notes[0].subscribers,
         "ResponseMetadata": meta,
     }
+
+
+# --------------------------------------------------------------------------- budget actions
+
+
+def serve_budget_actions(events: Any) -> None:
+    """Moto implements no budget-action API. Answer CreateBudgetAction, UpdateBudgetAction,
+    DeleteBudgetAction and DescribeBudgetActionsForBudget, on a client's or a connection's
+    event system, from the emulator's stand-in (examples/emulator/server.py), which checks
+    each request and answer against botocore's Budgets model; every other call still goes to
+    moto. Registered after a connection's own hooks (on the same, unspecific event), so its
+    read-only guard refuses the writes and its call counting still runs."""
+    events.register("before-call", _budget_actions)
+
+
+def _budget_actions(model: Any, params: dict, **_: Any) -> tuple[AWSResponse, dict] | None:
+    service = model.service_model.service_name
+    if service != "budgets" or model.name not in server.BUDGET_ACTION_OPERATIONS:
+        return None
+    status, payload = server.BUDGET_ACTIONS.answer(model.name, json.loads(params["body"]))
+    meta = {"HTTPStatusCode": status}
+    response = AWSResponse("https://budgets", status, {}, None)
+    if status != 200:
+        error = {"Code": payload["__type"], "Message": payload["Message"]}
+        return response, {"Error": error, "ResponseMetadata": meta}
+    return response, {**payload, "ResponseMetadata": meta}
+
+
+def budgets_client(endpoint: str | None = None) -> Any:
+    """A plain budgets client whose budget-action calls reach the stand-in (in-process, through
+    the hook above; through ``endpoint``, the emulator server answers them itself)."""
+    budgets = client("budgets", endpoint)
+    if endpoint is None:
+        serve_budget_actions(budgets.meta.events)
+    return budgets
+
+
+def deploy_breakers(spec: Spec, topic: str, endpoint: str | None = None) -> dict[str, Any]:
+    """Create, from corral.spend's builders, each circuit breaker of the deploying account: the
+    deny-launch policy (SCP or IAM), the execution role and the budget actions. The budgets
+    must exist (``deploy_spend``). Returns the policy reference, the role ARN and the action
+    id of each budget. A fresh moto world has no budget actions, so the stand-in starts empty."""
+    server.BUDGET_ACTIONS.clear()
+    spend, names = spec.spend, S.names(spec.spend)
+    [site] = [s for s in S.plan(spend) if s.account_id is None]
+    account = client("sts", endpoint).get_caller_identity()["Account"]
+    content = S.deny_launch_policy(spend)
+    if spec.mode == K.ORGANIZATION:
+        ref = client("organizations", endpoint).create_policy(
+            Name=names["breaker_policy"], Description="breaker", Type=SCP, Content=content
+        )["Policy"]["PolicySummary"]["Id"]
+    else:
+        ref = client("iam", endpoint).create_policy(
+            PolicyName=names["breaker_policy"], Path=K.IAM_PATH, PolicyDocument=content
+        )["Policy"]["Arn"]
+    role = client("iam", endpoint).create_role(
+        RoleName=names["breaker_role"],
+        Path=K.IAM_PATH,
+        AssumeRolePolicyDocument=S.breaker_role_trust(account),
+    )["Role"]["Arn"]
+    budgets, ids = budgets_client(endpoint), {}
+    for breaker in site.breakers:
+        request = S.breaker_request(
+            spend, breaker, account_id=account, role_arn=role, policy_ref=ref, topic_arn=topic
+        )
+        ids[breaker.budget] = budgets.create_budget_action(**request)["ActionId"]
+    return {"policy": ref, "role": role, "actions": ids}

@@ -27,6 +27,7 @@ MODULES = (
     "principals_covered",
     "guardrail_effects",
     "budget_present",
+    "budget_actions",
     "alarms_present",
     "topic_subscriptions",
     "account_reachable",

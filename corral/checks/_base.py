@@ -53,6 +53,11 @@ class VerifyContext:
     selected: Callable[[str], bool] = lambda account: True  # --accounts / --shard
     org_level: bool = True  # False in every shard but the first
     policy_ids: Mapping[str, str] = field(default_factory=dict)  # from --manifest
+    regions: tuple[str, ...] | None = None  # --regions; None: every region
+
+    def judges(self, region: str) -> bool:
+        """True when this run judges ``region`` (every region unless ``--regions``)."""
+        return self.regions is None or region in self.regions
 
 
 @dataclass

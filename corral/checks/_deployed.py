@@ -10,9 +10,15 @@ import json
 from dataclasses import dataclass
 
 from corral import keys as K
+from corral.aws import Connection
 from corral.checks._base import VerifyContext
 
 SCP = "SERVICE_CONTROL_POLICY"
+
+
+class ChainProblem(ValueError):
+    """The chain cannot be evaluated (a level without exactly one parent or without SCPs, a
+    malformed document)."""
 
 
 @dataclass(frozen=True)
@@ -81,3 +87,39 @@ def scps_on(ctx: VerifyContext, target_id: str) -> dict[str, str]:
     """SCPs attached directly to ``target_id``: name -> id."""
     out = ctx.conn.read("organizations", "ListPoliciesForTarget", TargetId=target_id, Filter=SCP)
     return {p["Name"]: p["Id"] for p in out.get("Policies", [])}
+
+
+def chain_ids(conn: Connection, account_id: str) -> list[str]:
+    """Ids from the root down to ``account_id`` (``ListParents``, memoised: each level is
+    read once per run however many accounts share it); ChainProblem when a level has
+    other than one parent."""
+    ids = [account_id]
+    while not ids[-1].startswith("r-"):
+        parents = conn.read("organizations", "ListParents", ChildId=ids[-1])["Parents"]
+        if len(parents) != 1:
+            raise ChainProblem(f"{ids[-1]} has {len(parents)} parents instead of one")
+        ids.append(parents[0]["Id"])
+    return ids[::-1]
+
+
+def allows(ctx: VerifyContext, policy_id: str) -> bool:
+    """True when the SCP ``policy_id`` has an Allow statement (it lets something through)."""
+    content = ctx.conn.read("organizations", "DescribePolicy", PolicyId=policy_id)
+    statements = json.loads(content["Policy"]["Content"]).get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    return any(s.get("Effect") == "Allow" for s in statements)
+
+
+def level_name(ctx: VerifyContext, level: str, parent: str | None) -> tuple[str, str]:
+    """(kind, name) of the root (``parent`` None), OU or account ``level``, as Organizations
+    names it (the OU among its parent's children); its id when it has no name there."""
+    if parent is None:
+        roots = ctx.conn.read("organizations", "ListRoots")["Roots"]
+        return K.ROOT, next((r["Name"] for r in roots if r["Id"] == level), level)
+    if level.startswith("ou-"):
+        out = ctx.conn.read("organizations", "ListOrganizationalUnitsForParent", ParentId=parent)
+        ous = out.get("OrganizationalUnits", [])
+        return K.OU, next((o["Name"] for o in ous if o["Id"] == level), level)
+    listed = ctx.conn.read("organizations", "ListAccounts").get("Accounts", [])
+    return K.ACCOUNT_TARGET, next((a["Name"] for a in listed if a["Id"] == level), level)

@@ -39,10 +39,9 @@ _ATTACHED = {
     K.USER: ("ListAttachedUserPolicies", "UserName"),
     K.ROLE: ("ListAttachedRolePolicies", "RoleName"),
 }
-
-
-class ChainProblem(ValueError):
-    """The chain cannot be evaluated (a level without SCPs, a malformed document)."""
+# The chain helpers live in _deployed; the name stays here for the checks that catch it.
+ChainProblem = _deployed.ChainProblem
+LAUNCH_ACTION = "ec2:RunInstances"  # what corral.probes.launch authorizes
 
 
 def management_account(ctx: VerifyContext) -> str:
@@ -56,21 +55,10 @@ def accounts(ctx: VerifyContext) -> list[str]:
     return sorted(a["Id"] for a in listed)
 
 
-def chain_ids(ctx: VerifyContext, account_id: str) -> list[str]:
-    """Ids from the root down to ``account_id``."""
-    ids = [account_id]
-    while not ids[-1].startswith("r-"):
-        parents = ctx.conn.read("organizations", "ListParents", ChildId=ids[-1])["Parents"]
-        if len(parents) != 1:
-            raise ChainProblem(f"{ids[-1]} has {len(parents)} parents instead of one")
-        ids.append(parents[0]["Id"])
-    return ids[::-1]
-
-
 def scp_chain(ctx: VerifyContext, account_id: str) -> list[list[PolicyRef]]:
     """The SCPs attached at each level of ``account_id``'s chain, root first."""
     chain = []
-    for target in chain_ids(ctx, account_id):
+    for target in _deployed.chain_ids(ctx.conn, account_id):
         listed = ctx.conn.read("organizations", "ListPoliciesForTarget", TargetId=target,
                                Filter=SCP).get("Policies", [])  # fmt: skip
         if not listed:
@@ -107,6 +95,14 @@ def _ref(name: str, target: str, document: str) -> PolicyRef:
         return PolicyRef(name, target, document)
     except ValueError as exc:
         raise ChainProblem(str(exc).rstrip(".")) from None
+
+
+def judged(ctx: VerifyContext, result: ProbeResult) -> bool:
+    """False for a launch probe into a region this run does not judge (``--regions``);
+    global-service and protection probes are judged in every run."""
+    request = result.probe.request
+    region = request.context.get(REGION_KEY)
+    return request.action != LAUNCH_ACTION or not isinstance(region, str) or ctx.judges(region)
 
 
 def probe_findings(

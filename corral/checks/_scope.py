@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from corral import keys as K
+from corral.aws import ReadError
+from corral.checks import _deployed
 from corral.checks._base import SweepContext
 from corral.spec import InstanceRule
 
@@ -34,16 +36,12 @@ class Rules:
 
 
 def _chain(ctx: SweepContext) -> list[str]:
-    """Ids from the account up to the root (management account's view)."""
-    chain, child = [ctx.account], ctx.account
-    while True:
-        parents = ctx.conn.read("organizations", "ListParents", ChildId=child)["Parents"]
-        if not parents:
-            return chain
-        child = parents[0]["Id"]
-        chain.append(child)
-        if parents[0]["Type"] == "ROOT":
-            return chain
+    """Ids from the root down to the account (management account's view); a level with
+    other than one parent is a failed read of that account, not a guess."""
+    try:
+        return _deployed.chain_ids(ctx.conn, ctx.account)
+    except _deployed.ChainProblem as exc:
+        raise ReadError("organizations:ListParents", ctx.account, None, str(exc)) from None
 
 
 def rules_for(ctx: SweepContext) -> Rules:

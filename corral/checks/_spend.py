@@ -208,3 +208,75 @@ def notification_problems(ctx: VerifyContext, site: Site, budget: S.BudgetPlan) 
 def _notification_key(note: Mapping[str, Any]) -> tuple:
     return (note["NotificationType"], note["ComparisonOperator"], float(note["Threshold"]),
             note.get("ThresholdType", "PERCENTAGE"))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- circuit breakers
+
+# Budget action fields compared as they are, and how messages call them.
+BREAKER_FIELDS = (
+    ("ActionType", "action type"),
+    ("NotificationType", "notification type"),
+    ("ApprovalModel", "approval model"),
+)
+# Definition members naming who the action applies its policy to, as messages call them.
+BREAKER_TARGETS = (("TargetIds", "account"), ("Groups", "group"), ("Users", "user"),
+                   ("Roles", "role"))  # fmt: skip
+POLICY_REF = {"ScpActionDefinition": "PolicyId", "IamActionDefinition": "PolicyArn"}
+
+
+def budget_actions(ctx: VerifyContext, site: Site, budget: str) -> list[dict]:
+    """The budget actions on ``budget``; none when AWS answers that the budget is missing."""
+    try:
+        out = site.read(ctx, "budgets", "DescribeBudgetActionsForBudget", AccountId=site.account,
+                        BudgetName=budget)  # fmt: skip
+    except ReadError as exc:
+        if exc.reason.startswith(NOT_FOUND):
+            return []
+        raise
+    return list(out.get("Actions", []))
+
+
+def breaker_changes(want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
+    """How the deployed budget action ``have`` differs from the request ``want`` (its
+    ``Definition`` policy reference left empty when the planned policy is not deployed)."""
+    changes = [
+        f"its {label} is {have.get(key)} instead of {want[key]}"
+        for key, label in BREAKER_FIELDS
+        if have.get(key) != want[key]
+    ]
+    if threshold(have) != threshold(want):
+        changes.append(f"it acts at {threshold(have)} instead of {threshold(want)}")
+    [(kind, planned)] = want["Definition"].items()
+    deployed = have.get("Definition", {}).get(kind, {})
+    ref = POLICY_REF[kind]
+    if planned[ref] and deployed.get(ref) != planned[ref]:
+        changes.append(f"it applies policy {deployed.get(ref)} instead of {planned[ref]}")
+    for key, label in BREAKER_TARGETS:
+        have, want_names = sorted(deployed.get(key, [])), sorted(planned.get(key, []))
+        if have != want_names:
+            changes.append(f"it applies to {_named(label, have)} instead of "
+                           f"{_named(label, want_names)}")  # fmt: skip
+    return changes
+
+
+def _named(label: str, names: list[str]) -> str:
+    """``no group``, ``group developers`` or ``users alice, bob``."""
+    if not names:
+        return f"no {label}"
+    return f"{label}{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+
+def threshold(action: Mapping[str, Any]) -> str:
+    """``120% of the budget`` or ``250 USD`` for a budget action's threshold."""
+    limit = action.get("ActionThreshold", {})
+    value = float(limit.get("ActionThresholdValue", 0))
+    if limit.get("ActionThresholdType") == "PERCENTAGE":
+        return f"{value:g}% of the budget"
+    return f"{value:g} {S.CURRENCY}"
+
+
+def breaker_targets(want: Mapping[str, Any]) -> str:
+    """``account 222233334444`` or ``group developers, user ci-deployer`` for a request."""
+    [definition] = want["Definition"].values()
+    return ", ".join(f"{label} {name}" for key, label in BREAKER_TARGETS
+                     for name in sorted(definition.get(key, [])))  # fmt: skip

@@ -24,12 +24,12 @@ METADATA = CheckMetadata(
 
 
 def run(ctx: VerifyContext) -> Iterator[Finding]:
-    """Per site and region: a finding per problem, or one PASS for the region."""
+    """Per site and region judged (``--regions``): a finding per problem, or one PASS."""
     yield from _spend.per_site(ctx, METADATA, _judge)
 
 
 def _judge(ctx: VerifyContext, site: _spend.Site) -> Iterator[Finding]:
-    for region in site.plan.regions:
+    for region in filter(ctx.judges, site.plan.regions):
         problems = _alarm_problems(ctx, site, region) + _spend.rule_problems(ctx, site, region)
         for resource, message in problems:
             yield failed(METADATA, site.account, region, resource, message)

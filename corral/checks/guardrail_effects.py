@@ -70,5 +70,6 @@ def _judged(
         )
         return [failed(METADATA, account, None, subject, message)]
     results = run_probes(ctx.spec, account=account, **{given: policies})
+    results = [r for r in results if _effects.judged(ctx, r)]
     prefix = subject if ctx.spec.mode == K.ACCOUNT else ""
     return list(_effects.probe_findings(METADATA, account, results, prefix))

@@ -1,65 +1,72 @@
-"""Where corral attaches guardrails, something still allows (FullAWSAccess or an allow)."""
+"""Every level from the root down to each guarded account keeps an allowing SCP."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from corral import keys as K
-from corral.checks import _deployed
+from corral.checks import _deployed, _effects
 from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
 from corral.findings import Finding
 
 METADATA = CheckMetadata(
     id="guardrail-full-access",
-    title="Guarded targets keep an allowing SCP",
+    title="Every level above a guarded account keeps an allowing SCP",
     severity="high",
-    risk="An SCP only filters: a target with deny statements but no allowing SCP denies every "
+    risk="An SCP only filters: a root, OU or account without an allowing SCP denies every "
     "request below it, including the owner's own work.",
-    remediation="Attach FullAWSAccess (or the intended allow list) to the target.",
-    actions=("organizations:ListPoliciesForTarget", "organizations:DescribePolicy"),
+    remediation="Attach FullAWSAccess (or the intended allow list) at every level from the root "
+    "down to each account the guardrails reach.",
+    actions=(
+        "organizations:DescribeOrganization",
+        "organizations:ListAccounts",
+        "organizations:ListParents",
+        "organizations:ListRoots",
+        "organizations:ListOrganizationalUnitsForParent",
+        "organizations:ListPoliciesForTarget",
+        "organizations:DescribePolicy",
+    ),
     modes=(K.ORGANIZATION,),
     scope=VERIFY,
 )
 
 
-def _allows(ctx: VerifyContext, policy_id: str) -> bool:
-    content = ctx.conn.read("organizations", "DescribePolicy", PolicyId=policy_id)
-    statements = json.loads(content["Policy"]["Content"]).get("Statement", [])
-    if isinstance(statements, dict):
-        statements = [statements]
-    return any(s.get("Effect") == "Allow" for s in statements)
-
-
 def run(ctx: VerifyContext) -> Iterator[Finding]:
-    """One finding per target the plan attaches guardrails to."""
-    if not ctx.org_level:
-        return
-    targets = {a.target_id: a for a in ctx.plan.attachments}
-    for target_id, attachment in sorted(targets.items()):
-        label = f"{attachment.target_kind} {attachment.target_name} ({target_id})"
-        attached = _deployed.scps_on(ctx, target_id)
-        if K.FULL_AWS_ACCESS in attached:
-            yield passed(
-                METADATA,
-                ctx.account,
-                None,
-                label,
-                f"{label} keeps {K.FULL_AWS_ACCESS} beside corral's guardrails.",
-            )
+    """One finding per level: each planned target (first shard only), and the root, every OU
+    and the account on the path of each selected account below a planned target."""
+    planned = {a.target_id: (a.target_kind, a.target_name) for a in ctx.plan.attachments}
+    parents: dict[str, str | None] = dict.fromkeys(planned) if ctx.org_level else {}
+    management = _effects.management_account(ctx)
+    for account in _effects.accounts(ctx):
+        if account == management or not ctx.selected(account):
             continue
-        allowing = sorted(n for n, pid in attached.items() if _allows(ctx, pid))
-        if allowing:
-            yield passed(
-                METADATA, ctx.account, None, label, f"{label} is allowed by {', '.join(allowing)}."
-            )
-        else:
-            yield failed(
-                METADATA,
-                ctx.account,
-                None,
-                label,
-                f"{label} has no SCP that allows anything ({K.FULL_AWS_ACCESS} is detached), "
-                f"so every request below it is denied; attach {K.FULL_AWS_ACCESS} to "
-                f"{target_id}.",
-            )
+        try:
+            chain = _deployed.chain_ids(ctx.conn, account)
+        except _deployed.ChainProblem as exc:
+            message = (f"The path from the root to account {account} cannot be read because "
+                       f"{exc}; fix the account's place in the organization.")  # fmt: skip
+            yield failed(METADATA, account, None, f"account {account}", message)
+            continue
+        if planned.keys() & set(chain):
+            parents.update(zip(chain, [None, *chain[:-1]], strict=True))
+    for level, parent in sorted(parents.items()):
+        kind, name = planned.get(level) or _deployed.level_name(ctx, level, parent)
+        yield _judge(ctx, level, kind, name)
+
+
+def _judge(ctx: VerifyContext, level: str, kind: str, name: str) -> Finding:
+    label = f"{kind} {name} ({level})"
+    account = level if kind == K.ACCOUNT_TARGET else ctx.account
+    attached = _deployed.scps_on(ctx, level)
+    allowing = sorted(
+        n for n, pid in attached.items() if n == K.FULL_AWS_ACCESS or _deployed.allows(ctx, pid)
+    )
+    below = "in it" if kind == K.ACCOUNT_TARGET else "below it"
+    if allowing:
+        message = (f"{label} keeps the allowing SCP {', '.join(allowing)}, so requests {below} "
+                   "are denied only where a guardrail denies them.")  # fmt: skip
+        return passed(METADATA, account, None, label, message)
+    full = K.FULL_AWS_ACCESS
+    message = (f"{label} has no SCP that allows anything ({full} is detached), so every request "
+               f"{below} is denied; attach {full} to {level}.")  # fmt: skip
+    return failed(METADATA, account, None, label, message)

@@ -27,12 +27,15 @@ PENDING = "PendingConfirmation"
 
 
 def run(ctx: VerifyContext) -> Iterator[Finding]:
-    """Per site: a finding per problem, or one PASS for the topic."""
+    """Per site whose home region is judged (``--regions``): a finding per problem, or one
+    PASS for the topic."""
     yield from _spend.per_site(ctx, METADATA, _judge)
 
 
 def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
     home, arn, name = site.plan.home, site.topic_arn, site.plan.topic
+    if not ctx.judges(home):
+        return []
     where, resource = f"account {site.account} {home}", f"topic {name}"
     topics = site.read(ctx, "sns", "ListTopics", region=home).get("Topics", [])
     if arn not in {t["TopicArn"] for t in topics}:

@@ -106,6 +106,8 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             return f"{args.name}-component", {}
         if args.typ.startswith(PROVIDER_PREFIX):
             roles = args.inputs.get("assumeRoles") or []
+            if isinstance(roles, str):  # the engine hands nested provider inputs as JSON text
+                roles = json.loads(roles)
             role = roles[0].get("roleArn") if roles else None
             self._providers[args.name] = Site(args.inputs.get("region", self.default_region), role)
             return f"{args.name}-provider", dict(args.inputs)

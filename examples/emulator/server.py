@@ -1,15 +1,25 @@
-"""moto's server on 127.0.0.1, on a free port, that always stops; one stand-in for a missing API."""
+"""moto's server on 127.0.0.1, on a free port, that always stops; stand-ins for the budget
+APIs moto 5.2.5 lacks (DescribeSubscribersForNotification, and the budget-action calls
+corral's program and verifier make), each checked against botocore's Budgets model."""
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import json
 import logging
 import os
 import socket
 import threading
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import botocore.session
+import botocore.validate
+from botocore import xform_name
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -61,17 +71,166 @@ def _answer_subscribers(body: bytes) -> tuple[str, dict]:
     return "200 OK", {"Subscribers": notes[0].subscribers}
 
 
+BUDGETS_PREFIX = "AWSBudgetServiceGateway."
+BUDGET_ACTION_OPERATIONS = (
+    "CreateBudgetAction",
+    "UpdateBudgetAction",
+    "DeleteBudgetAction",
+    "DescribeBudgetActionsForBudget",
+)
+# What UpdateBudgetAction may change (its input members but the keys).
+UPDATABLE = (
+    "NotificationType",
+    "ActionThreshold",
+    "Definition",
+    "ExecutionRoleArn",
+    "ApprovalModel",
+    "Subscribers",
+)
+STATUS_LINES = {200: "200 OK", 400: "400 Bad Request"}
+
+
+class StandInError(Exception):
+    """An AWS error the stand-in answers: its code (``__type``) and message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@functools.cache
+def _budgets_model() -> Any:
+    return botocore.session.get_session().get_service_model("budgets")
+
+
+def _enum_errors(value: Any, shape: Any, path: str) -> list[str]:
+    """Values outside a string shape's enum (botocore's ParamValidator does not check them)."""
+    if shape.type_name == "structure" and isinstance(value, dict):
+        pairs = [
+            (v, shape.members[k], f"{path}.{k}") for k, v in value.items() if k in shape.members
+        ]
+    elif shape.type_name == "list" and isinstance(value, list):
+        pairs = [(v, shape.member, f"{path}[{i}]") for i, v in enumerate(value)]
+    elif shape.type_name == "string" and shape.enum and value not in shape.enum:
+        return [f"{path} {value!r} is not one of {', '.join(shape.enum)}"]
+    else:
+        return []
+    return [e for v, member, where in pairs for e in _enum_errors(v, member, where)]
+
+
+def _shape_errors(value: dict, shape: Any, path: str) -> str:
+    """Every way ``value`` breaks ``shape`` (types, required members, lengths, enums)."""
+    report = botocore.validate.ParamValidator().validate(value, shape)
+    problems = [report.generate_report()] if report.has_errors() else []
+    return "\n".join(problems + _enum_errors(value, shape, path))
+
+
+class BudgetActions:
+    """The budget-action API moto lacks, narrowed to the calls corral makes: create, update,
+    delete, and DescribeBudgetActionsForBudget. Each request is checked against the
+    operation's input shape in botocore's Budgets model (InvalidParameterException, as AWS),
+    each answer against its output shape, so the stand-in cannot drift from the real API.
+    An action lives only while moto holds its budget."""
+
+    def __init__(self) -> None:
+        self._actions: dict[tuple[str, str], dict[str, dict]] = {}
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Forget every action (with moto's reset)."""
+        with self._lock:
+            self._actions.clear()
+
+    def answer(self, operation: str, request: dict) -> tuple[int, dict]:
+        """(HTTP status, JSON body) for ``operation``; AWS's error body on failure."""
+        model = _budgets_model().operation_model(operation)
+        try:
+            problems = _shape_errors(request, model.input_shape, operation)
+            if problems:
+                raise StandInError("InvalidParameterException", problems)
+            with self._lock:
+                payload = getattr(self, f"_{xform_name(operation)}")(request)
+        except StandInError as exc:
+            return 400, {"__type": exc.code, "Message": exc.message}
+        problems = _shape_errors(payload, model.output_shape, operation)
+        if problems:  # a bug here, not the caller's: never answer what AWS would not
+            raise RuntimeError(f"the {operation} stand-in answered off-model: {problems}")
+        return 200, payload
+
+    def _budget(self, request: dict) -> dict[str, dict]:
+        account, name = request["AccountId"], request["BudgetName"]
+        if not _moto_has_budget(account, name):
+            self._actions.pop((account, name), None)  # AWS deletes a budget's actions with it
+            raise StandInError("NotFoundException", f"Budget {name} does not exist.")
+        return self._actions.setdefault((account, name), {})
+
+    def _action(self, request: dict) -> dict:
+        action = self._budget(request).get(request["ActionId"])
+        if action is None:
+            raise StandInError("NotFoundException", f"Action {request['ActionId']} not found.")
+        return action
+
+    def _create_budget_action(self, request: dict) -> dict:
+        action_id = str(uuid.uuid4())
+        action = {"ActionId": action_id, "BudgetName": request["BudgetName"], "Status": "STANDBY"}
+        action.update({k: copy.deepcopy(request[k]) for k in ("ActionType", *UPDATABLE)})
+        self._budget(request)[action_id] = action
+        return {**_budget_key(request), "ActionId": action_id}
+
+    def _update_budget_action(self, request: dict) -> dict:
+        action = self._action(request)
+        old = copy.deepcopy(action)
+        action.update({k: copy.deepcopy(request[k]) for k in UPDATABLE if k in request})
+        return {**_budget_key(request), "OldAction": old, "NewAction": copy.deepcopy(action)}
+
+    def _delete_budget_action(self, request: dict) -> dict:
+        action = self._action(request)
+        del self._budget(request)[action["ActionId"]]
+        return {**_budget_key(request), "Action": action}
+
+    def _describe_budget_actions_for_budget(self, request: dict) -> dict:
+        return {"Actions": copy.deepcopy(list(self._budget(request).values()))}
+
+
+def _budget_key(request: dict) -> dict:
+    return {"AccountId": request["AccountId"], "BudgetName": request["BudgetName"]}
+
+
+def _moto_has_budget(account: str, name: str) -> bool:
+    from moto.budgets.models import budgets_backends  # noqa: PLC0415 - moto only here
+
+    return name in budgets_backends[account]["aws"].budgets.get(account, {})
+
+
+BUDGET_ACTIONS = BudgetActions()
+
+
+STAND_IN_TARGETS = frozenset(
+    {SUBSCRIBERS_TARGET, *(BUDGETS_PREFIX + op for op in BUDGET_ACTION_OPERATIONS)}
+)
+
+
+def _stand_in(target: str, body: bytes) -> tuple[int, dict]:
+    """The stand-in's answer to the call ``X-Amz-Target`` names (one of STAND_IN_TARGETS)."""
+    if target == SUBSCRIBERS_TARGET:
+        status, payload = _answer_subscribers(body)
+        return int(status.split()[0]), payload
+    return BUDGET_ACTIONS.answer(target.removeprefix(BUDGETS_PREFIX), json.loads(body or b"{}"))
+
+
 def _with_stand_ins(app: Callable) -> Callable:
-    """WSGI middleware: the stand-in above for its one call, moto for everything else."""
+    """WSGI middleware: the stand-ins above for their calls, moto for everything else."""
 
     def wsgi(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("HTTP_X_AMZ_TARGET") != SUBSCRIBERS_TARGET:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target not in STAND_IN_TARGETS:
             return app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        status, payload = _answer_subscribers(environ["wsgi.input"].read(length))
+        status, payload = _stand_in(target, environ["wsgi.input"].read(length))
         data = json.dumps(payload).encode()
         start_response(
-            status,
+            STATUS_LINES[status],
             [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))],
         )
         return [data]
@@ -84,7 +243,7 @@ def moto_server() -> Iterator[str]:
     """moto's server on 127.0.0.1 on a free port, in a thread; yield its URL; always stop it.
 
     It is the WSGI application the ``moto_server`` command serves, run in this
-    process so the one stand-in above can read moto's stored budget subscribers.
+    process so the stand-ins above can read moto's stored budgets and subscribers.
     """
     for key, value in SERVER_ENV.items():
         os.environ.setdefault(key, value)
@@ -109,6 +268,7 @@ def moto_server() -> Iterator[str]:
 
 
 def reset(url: str) -> None:
-    """Empty the emulator (every account, every region)."""
+    """Empty the emulator (every account, every region) and the stand-ins' store."""
     request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=30)
+    BUDGET_ACTIONS.clear()

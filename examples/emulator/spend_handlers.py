@@ -2,25 +2,19 @@
 
 Each handler turns the inputs the program registered into the boto3 request of
 the same AWS API and sends it to the emulator. moto has no API for budget
-actions, so that one handler is a stand-in: it validates the request against
-botocore's Budgets model (the same check botocore makes before sending) and
-keeps it in :data:`BUDGET_ACTIONS` for the demo to show; nothing pretends AWS
-stored it.
+actions: CreateBudgetAction is answered by the emulator's stand-in
+(:class:`examples.emulator.server.BudgetActions`), which checks the request against
+botocore's Budgets model and keeps the action for DescribeBudgetActionsForBudget.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
-import botocore.session
-import botocore.validate
 import pulumi
 
 from examples.emulator.mocks import EmulatorMocks, Site, _tags, handles
-
-BUDGET_ACTIONS: list[dict[str, Any]] = []
 
 Args = pulumi.runtime.MockResourceArgs
 
@@ -94,7 +88,7 @@ def _budget(mocks: EmulatorMocks, args: Args, site: Site):
 
 @handles("aws:budgets/budgetAction:BudgetAction")
 def _budget_action(mocks: EmulatorMocks, args: Args, site: Site):
-    """Stand-in: moto implements no budget-action API (CreateBudgetAction)."""
+    """CreateBudgetAction, answered by the emulator's stand-in (moto has no such API)."""
     i = args.inputs
     definition = i["definition"]
     if "scpActionDefinition" in definition:
@@ -127,13 +121,7 @@ def _budget_action(mocks: EmulatorMocks, args: Args, site: Site):
             for s in i["subscribers"]
         ],
     }
-    model = botocore.session.get_session().get_service_model("budgets")
-    shape = model.operation_model("CreateBudgetAction").input_shape
-    report = botocore.validate.ParamValidator().validate(request, shape)
-    if report.has_errors():
-        raise ValueError(f"budget action {args.name} is invalid: {report.generate_report()}")
-    BUDGET_ACTIONS.append(request)
-    action_id = hashlib.sha256(args.name.encode()).hexdigest()[:12]
+    action_id = mocks.client("budgets", site).create_budget_action(**request)["ActionId"]
     arn = f"arn:aws:budgets::{i['accountId']}:budget/{i['budgetName']}/action/{action_id}"
     return action_id, {"arn": arn, "actionId": action_id}
 
