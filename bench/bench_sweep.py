@@ -1,13 +1,18 @@
 """Benchmark: ``corral sweep`` of an organization over every region, behind ~80 ms latency.
 
-Starts moto_server on 127.0.0.1 and a loopback proxy that adds a fixed delay to each
-request (a stand-in for real AWS latency), builds an organization of N member
-accounts with a few instances, then measures in the same run:
+Starts ``moto_server`` on 127.0.0.1 (``MOTO_EC2_LOAD_DEFAULT_AMIS=false``) and, in its
+own process, a loopback proxy that adds a fixed delay to each request
+(``bench/latency_proxy.py``, a stand-in for AWS latency); builds an organization of N
+member accounts with a few instances; then measures in the same run, each sweep in a
+fresh child process so its CPU and peak memory are its own:
 
-- the emulator's own service time per request (corral, one worker, no proxy);
 - a plain sequential boto3 sweep of the same accounts and regions (through the proxy);
-- corral's sweep (through the proxy, bounded thread pool);
-- the lower bound: max(total emulator service time, dependency depth x (latency + service)).
+- corral's sweep (through the proxy, bounded thread pool), ``--repeat`` times;
+- the emulator's own service time: its process CPU during corral's sweep, per request
+  (moto_server serves one request at a time on one interpreter, so CPU is service time);
+- the lower bound those allow: max(requests x service time, depth x (latency + service
+  time)), where depth is the longest chain of calls that must wait for each other
+  (GetCallerIdentity -> ListAccounts -> AssumeRole -> DescribeRegions -> DescribeInstances).
 
 Usage: .venv/bin/python bench/bench_sweep.py [--quick] [--accounts 10] [--latency-ms 80]
 """
@@ -15,20 +20,18 @@ Usage: .venv/bin/python bench/bench_sweep.py [--quick] [--accounts 10] [--latenc
 from __future__ import annotations
 
 import argparse
-import http.client
 import io
+import json
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
-import tracemalloc
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -38,10 +41,50 @@ sys.path.insert(0, str(ROOT))
 
 from corral.aws import Connection  # noqa: E402
 from corral.spec import load_stack_file  # noqa: E402
-from corral.sweep import Progress, sweep  # noqa: E402
+from corral.sweep import DEFAULT_WORKERS, Progress, sweep  # noqa: E402
 
 ROLE = "OrganizationAccountAccessRole"
-DEPTH = 5  # ListAccounts -> AssumeRole -> DescribeRegions -> ListParents -> DescribeInstances
+DEPTH = 5
+QUICK_REGIONS = (
+    "eu-north-1",
+    "eu-west-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ap-south-1",
+    "sa-east-1",
+)
+STACK = """\
+config:
+  aws:region: us-east-1
+  corral:mode: organization
+  corral:allowedRegions: [us-east-1, eu-west-1]
+  corral:allowLockout: true
+  corral:instances: {allow: [t3.*]}
+  corral:targets: [{id: r-abcd, name: root}]
+"""
+PROXY_CONTROL = "/__latency_proxy__/"
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_ready(url: str, proc: subprocess.Popen, what: str) -> None:
+    for _ in range(400):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(
+                    f"{what} exited with {proc.returncode} before it was ready"
+                ) from None
+            time.sleep(0.05)
+    raise SystemExit(f"{what} did not answer {url} within 20 s")
 
 
 def free_port() -> int:
@@ -50,68 +93,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Proxy(ThreadingHTTPServer):
-    """Forwards every request to the emulator after ``delay`` seconds; counts requests."""
-
-    daemon_threads = True
-
-    def __init__(self, port: int, upstream: int, delay: float) -> None:
-        self.upstream, self.delay, self.count = upstream, delay, 0
-        self.lock = threading.Lock()
-        self.local = threading.local()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _forward(self) -> None:
-        server: Proxy = self.server  # type: ignore[assignment]
-        with server.lock:
-            server.count += 1
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        time.sleep(server.delay)
-        conn = getattr(server.local, "conn", None)
-        if conn is None:
-            conn = server.local.conn = http.client.HTTPConnection("127.0.0.1", server.upstream)
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
-        conn.request(self.command, self.path, body=body, headers=headers)
-        reply = conn.getresponse()
-        data = reply.read()
-        self.send_response(reply.status)
-        for key, value in reply.getheaders():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
-
-
 def start_emulator() -> tuple[subprocess.Popen, str]:
-    port = free_port()
+    """moto_server on a free loopback port, without EC2's default AMIs and snapshots."""
     env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
     server = ROOT / ".venv" / "bin" / "moto_server"
+    url = f"http://127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
-        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        [str(server), "-H", "127.0.0.1", "-p", url.rsplit(":", 1)[1]],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            return proc, url
-        except OSError:
-            time.sleep(0.05)
-    proc.terminate()
-    raise SystemExit("moto_server did not start")
+    wait_ready(f"{url}/moto-api/", proc, "moto_server")
+    return proc, url
+
+
+def start_proxy(upstream: str, latency: float) -> tuple[subprocess.Popen, str]:
+    """bench/latency_proxy.py in its own process; stops by itself after 15 minutes."""
+    script = Path(__file__).with_name("latency_proxy.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), upstream, "--delay", str(latency), "--lifetime", "900"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    if not line.startswith("listening on "):
+        raise SystemExit("latency proxy did not start")
+    url = f"http://127.0.0.1:{int(line.split()[-1])}"
+    wait_ready(f"{url}{PROXY_CONTROL}count", proc, "latency proxy")
+    return proc, url
+
+
+def proxy_count(url: str, reset: bool = False) -> int:
+    with urllib.request.urlopen(f"{url}{PROXY_CONTROL}{'reset' if reset else 'count'}") as r:
+        return int(r.read())
 
 
 def build_org(url: str, accounts: int) -> list[str]:
@@ -140,8 +155,8 @@ def build_org(url: str, accounts: int) -> list[str]:
     return ids
 
 
-def baseline(url: str, regions_filter: set[str] | None) -> int:
-    """A plain sequential boto3 sweep (what one writes without corral): returns instances."""
+def baseline(url: str, regions_filter: set[str]) -> dict:
+    """A plain sequential boto3 sweep (what one writes without corral)."""
     found = 0
     org = boto3.client("organizations", region_name="us-east-1", endpoint_url=url)
     sts = boto3.client("sts", region_name="us-east-1", endpoint_url=url)
@@ -171,19 +186,51 @@ def baseline(url: str, regions_filter: set[str] | None) -> int:
                 regional = session.client("ec2", region_name=name, endpoint_url=url)
                 for page2 in regional.get_paginator("describe_instances").paginate():
                     found += sum(len(r["Instances"]) for r in page2["Reservations"])
-    return found
+    return {"instances": found}
 
 
-def corral_sweep(url: str, stack: Path, workers: int, regions: list[str] | None):
+def corral(url: str, stack: Path, workers: int, regions: list[str] | None) -> dict:
     spec = load_stack_file(stack)
     conn = Connection(region=spec.region, endpoint_url=url)
-    return sweep(spec, conn, regions=regions, workers=workers, progress=Progress(io.StringIO()))
+    found = sweep(spec, conn, regions=regions, workers=workers, progress=Progress(io.StringIO()))
+    return {
+        "units": sum(1 for f in found if f.check == "vcpu-totals"),
+        "outside": sum(1 for f in found if f.check == "instances-outside-regions"),
+        "errors": sum(1 for f in found if f.status == "ERROR"),
+    }
 
 
-def timed(fn, *args):
+def child(args: argparse.Namespace) -> int:
+    """One measured sweep in this (fresh) process; prints its figures as JSON."""
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    regions = list(QUICK_REGIONS) if args.quick else None
     start, cpu = time.perf_counter(), time.process_time()
-    result = fn(*args)
-    return result, time.perf_counter() - start, time.process_time() - cpu
+    if args.child == "baseline":
+        out = baseline(args.url, set(regions or ()))
+    else:
+        out = corral(args.url, Path(args.stack), args.workers, regions)
+    out.update(
+        wall=time.perf_counter() - start,
+        cpu=time.process_time() - cpu,
+        rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    print(json.dumps(out))
+    return 0
+
+
+def measure(kind: str, url: str, stack: Path, args, emulator: subprocess.Popen, proxy: str):
+    """Run one sweep in a child process; add requests and emulator CPU to its figures."""
+    proxy_count(proxy, reset=True)
+    emu_cpu = process_cpu(emulator.pid)
+    command = [sys.executable, __file__, "--child", kind, "--url", url, "--stack", str(stack)]
+    command += ["--workers", str(args.workers)] + (["--quick"] if args.quick else [])
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode:
+        raise SystemExit(f"{kind} sweep failed: {done.stderr.strip().splitlines()[-1:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["emulator_cpu"] = process_cpu(emulator.pid) - emu_cpu
+    out["requests"] = proxy_count(proxy)
+    return out
 
 
 def main() -> int:
@@ -191,92 +238,83 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="8 regions instead of all")
     parser.add_argument("--accounts", type=int, default=10)
     parser.add_argument("--latency-ms", type=float, default=80.0)
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
+    parser.add_argument("--repeat", type=int, default=3, help="corral runs; the median is kept")
+    parser.add_argument("--child", choices=("baseline", "corral"), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--stack", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
     )
+    if args.child:
+        return child(args)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     emulator, url = start_emulator()
-    proxy = Proxy(free_port(), int(url.rsplit(":", 1)[1]), args.latency_ms / 1000)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    slow = f"http://127.0.0.1:{proxy.server_address[1]}"
+    proxy, slow = None, ""
     try:
+        proxy, slow = start_proxy(url, args.latency_ms / 1000)
         build_org(url, args.accounts)
-        regions = None
-        if args.quick:
-            regions = [
-                "eu-north-1",
-                "eu-west-1",
-                "us-east-1",
-                "us-east-2",
-                "us-west-1",
-                "us-west-2",
-                "ap-south-1",
-                "sa-east-1",
-            ]
         with tempfile.TemporaryDirectory() as tmp:
             stack = Path(tmp) / "Pulumi.bench.yaml"
-            stack.write_text(
-                textwrap.dedent("""\
-                config:
-                  aws:region: us-east-1
-                  corral:mode: organization
-                  corral:allowedRegions: [us-east-1, eu-west-1]
-                  corral:allowLockout: true
-                  corral:instances: {allow: [t3.*]}
-                  corral:targets: [{id: r-abcd, name: root}]
-                """)
-            )
-            # 1. emulator service time: one worker, no proxy
-            direct, t_direct, _ = timed(corral_sweep, url, stack, 1, regions)
-            proxy.count = 0
-            # 2. sequential boto3 baseline through the proxy
-            base_found, t_base, cpu_base = timed(baseline, slow, set(regions or ()))
-            base_requests, proxy.count = proxy.count, 0
-            # 3. corral through the proxy
-            tracemalloc.start()
-            found, t_corral, cpu_corral = timed(corral_sweep, slow, stack, args.workers, regions)
-            peak = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()
-            requests = proxy.count
+            stack.write_text(textwrap.dedent(STACK))
+            measure("corral", slow, stack, args, emulator, slow)  # warm the emulator's backends
+            base = measure("baseline", slow, stack, args, emulator, slow)
+            runs = [
+                measure("corral", slow, stack, args, emulator, slow) for _ in range(args.repeat)
+            ]
     finally:
-        proxy.shutdown()
-        emulator.terminate()
-        emulator.wait(timeout=10)
-    units = sum(1 for f in found if f.check == "vcpu-totals")
-    outside = sum(1 for f in found if f.check == "instances-outside-regions")
-    errors = sum(1 for f in found if f.status == "ERROR")
-    service = t_direct / max(requests, 1)
+        for proc in (proxy, emulator):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=10)
+    report(args, base, runs)
+    return 0
+
+
+def report(args: argparse.Namespace, base: dict, runs: list[dict]) -> None:
+    """Print the figures of the median corral run against the baseline and the bound."""
+    run = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
+    requests, units = run["requests"], max(run["units"], 1)
+    service = run["emulator_cpu"] / max(requests, 1)
     latency = args.latency_ms / 1000
     bound = max(requests * service, DEPTH * (latency + service))
+    walls = ", ".join(f"{r['wall']:.2f}" for r in runs)
     print(f"accounts: {args.accounts + 1} (incl. management), account-regions swept: {units}")
     print(
-        f"requests: corral {requests} ({requests / max(units, 1):.2f} per account-region), "
-        f"baseline {base_requests}"
+        f"requests: corral {requests} ({requests / units:.2f} per account-region), "
+        f"baseline {base['requests']}"
     )
     print(
-        f"instances found: corral {outside} outside regions (of 6), baseline {base_found}; "
-        f"errors {errors}; direct run {len(direct)} findings"
+        f"instances found: corral {run['outside']} outside regions (of 6), baseline "
+        f"{base['instances']}; errors {run['errors']}"
     )
     print(
-        f"emulator service time: {service * 1000:.1f} ms/request (1 worker, no proxy, "
-        f"{t_direct:.2f} s)"
-    )
-    print(f"sequential boto3 sweep: {t_base:.2f} s wall, {cpu_base:.2f} s CPU")
-    print(
-        f"corral sweep ({args.workers} workers): {t_corral:.2f} s wall, {cpu_corral:.2f} s CPU, "
-        f"peak traced memory {peak:.1f} MiB, max RSS "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (process)"
+        f"emulator service time: {service * 1000:.2f} ms/request "
+        f"({run['emulator_cpu']:.2f} s of emulator CPU during corral's sweep)"
     )
     print(
-        f"lower bound: {bound:.2f} s = max({requests} x {service * 1000:.1f} ms, "
-        f"{DEPTH} x ({args.latency_ms:.0f} + {service * 1000:.1f}) ms)"
+        f"sequential boto3 sweep: {base['wall']:.2f} s wall, {base['cpu']:.2f} s CPU, "
+        f"peak RSS {base['rss']:.0f} MiB"
     )
     print(
-        f"speed-up vs sequential: {t_base / t_corral:.1f}x; vs lower bound: {t_corral / bound:.2f}x"
+        f"corral sweep ({args.workers} workers): {run['wall']:.2f} s wall (median of {walls}), "
+        f"{run['cpu']:.2f} s CPU, peak RSS {run['rss']:.0f} MiB"
     )
-    return 0
+    print(
+        f"lower bound: {bound:.2f} s = max({requests} x {service * 1000:.2f} ms, "
+        f"{DEPTH} x ({args.latency_ms:.0f} + {service * 1000:.2f}) ms)"
+    )
+    cpu_floor = (run["cpu"] + run["emulator_cpu"]) / 2
+    print(
+        f"for reference, CPU on 2 cores: (corral {run['cpu']:.2f} + emulator "
+        f"{run['emulator_cpu']:.2f}) / 2 = {cpu_floor:.2f} s; proxy not counted"
+    )
+    spread = statistics.pstdev(r["wall"] for r in runs)
+    print(
+        f"speed-up vs sequential: {base['wall'] / run['wall']:.1f}x; vs lower bound: "
+        f"{run['wall'] / bound:.2f}x; stdev of corral runs {spread:.2f} s"
+    )
 
 
 if __name__ == "__main__":

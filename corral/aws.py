@@ -1,12 +1,16 @@
 """The verifier's connection to AWS: one session, shared clients, read-only by construction.
 
-- One boto3 session (``--profile``); clients are created lazily, once per
-  (service, region), and shared by every worker thread and every account.
-  Creating a client costs ~40 ms of CPU and ~1.3 MiB, more than a call, so a
-  sweep of N accounts x R regions keeps R clients per service, not N x R.
-- Which account a call runs in is chosen per thread (:meth:`Connection.account`):
-  the session's credentials resolve, at signing time, to the caller's own or to
-  the credentials of ``--role-name`` assumed in that account (cached, refreshed).
+- One boto3 session (``--profile``); one client per service, created lazily and
+  shared by every worker thread, account and region. Creating a client costs
+  20-40 ms of CPU (an EC2 client builds some 800 methods), more than a call, so
+  a sweep of N accounts x R regions keeps one EC2 client, not R or N x R.
+- Where a call runs is chosen per thread (:meth:`Connection.scope`):
+  - the account: the session's credentials resolve, at signing time, to the
+    caller's own or to those of ``--role-name`` assumed in that account (cached,
+    refreshed);
+  - the region: a ``before-endpoint-resolution`` hook gives botocore's endpoint
+    rules that region, so the call goes to the region's own endpoint and is
+    signed for it, exactly as a client created in that region would do.
 - ``--endpoint-url`` (or ``AWS_ENDPOINT_URL``) is applied to every client;
   botocore's adaptive retry mode handles throttling.
 - A ``before-parameter-build`` hook refuses every operation that is not a read
@@ -118,7 +122,7 @@ class Connection:
         role_name: str = DEFAULT_ROLE_NAME,
         partition: str = "aws",
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,  # retries after the first attempt
-        max_pool_connections: int = 10,
+        max_pool_connections: int = 50,
     ) -> None:
         self.region = region
         self.partition = partition
@@ -129,6 +133,7 @@ class Connection:
         core = botocore.session.Session(profile=profile)
         core.register("before-parameter-build", refuse_writes)
         core.register("before-call", self._count)
+        core.register("before-endpoint-resolution", self._route)
         resolver = core.get_component("credential_provider")
         resolver.insert_before("env", _AccountProvider(self))
         self._scoped = boto3.Session(botocore_session=core, region_name=region)
@@ -138,7 +143,8 @@ class Connection:
             connect_timeout=10,
             read_timeout=30,
         )
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[str, Any] = {}
+        self._creating: dict[str, threading.Lock] = {}
         self._assumed: dict[str, botocore.credentials.Credentials] = {}
         self._memo: dict[tuple, Any] = {}
         self._lock = threading.Lock()
@@ -150,20 +156,30 @@ class Connection:
     def caller_account(self) -> str:
         """The account id of the credentials in use (sts:GetCallerIdentity)."""
         if self._caller is None:
-            with self.account(None):
+            with self.scope(None):
                 identity = self._call("sts", "GetCallerIdentity", None, self.region, {})
             self._caller = identity["Account"]
         return self._caller
 
     @contextmanager
-    def account(self, account_id: str | None) -> Iterator[None]:
-        """Make calls in this thread run in ``account_id`` (None: the caller's own)."""
-        previous = getattr(self._local, "account", None)
-        self._local.account = account_id
+    def scope(self, account_id: str | None, region: str | None = None) -> Iterator[None]:
+        """Make calls in this thread run in ``account_id`` and ``region``.
+
+        None means the caller's own account and the connection's region.
+        """
+        before = (getattr(self._local, "account", None), getattr(self._local, "region", None))
+        self._local.account, self._local.region = account_id, region
         try:
             yield
         finally:
-            self._local.account = previous
+            self._local.account, self._local.region = before
+
+    def _route(self, builtins: dict, context: dict, **_: Any) -> None:
+        """``before-endpoint-resolution`` hook: resolve and sign for this thread's region."""
+        region = getattr(self._local, "region", None)
+        if region is not None:
+            builtins["AWS::Region"] = region
+            context.setdefault("signing", {})["region"] = region
 
     def _credentials_now(self) -> botocore.credentials.Credentials:
         account = getattr(self._local, "account", None)
@@ -180,7 +196,7 @@ class Connection:
         arn = f"arn:{self.partition}:iam::{account}:role/{self.role_name}"
 
         def refresh() -> dict[str, str]:
-            with self.account(None):
+            with self.scope(None):
                 out = self._call(
                     "sts",
                     "AssumeRole",
@@ -209,19 +225,22 @@ class Connection:
 
     # ------------------------------------------------------------------ clients
 
-    def client(self, service: str, region: str | None = None) -> Any:
-        """The shared, guarded client for ``service`` in ``region`` (created once)."""
-        key = (service, region or self.region)
+    def client(self, service: str) -> Any:
+        """The shared, guarded client for ``service`` (created once; see :meth:`scope`)."""
+        client = self._clients.get(service)
+        if client is not None:
+            return client
+        # Creating a client takes tens of milliseconds: hold only this service's lock,
+        # so workers calling through clients that exist already never wait for it.
         with self._lock:
-            client = self._clients.get(key)
+            creating = self._creating.setdefault(service, threading.Lock())
+        with creating:
+            client = self._clients.get(service)
             if client is None:
                 client = self._scoped.client(
-                    service,
-                    region_name=key[1],
-                    endpoint_url=self.endpoint_url,
-                    config=self._config,
+                    service, endpoint_url=self.endpoint_url, config=self._config
                 )
-                self._clients[key] = client
+                self._clients[service] = client
         return client
 
     def _count(self, model: Any, **_: Any) -> None:
@@ -253,7 +272,7 @@ class Connection:
             result = self._memo.get(key)
         if result is None:
             try:
-                with self.account(account):
+                with self.scope(account, region):
                     result = self._call(service, operation, account, region, params)
             except ReadError as exc:  # remembered too: the next check must not retry it
                 result = exc
@@ -266,7 +285,7 @@ class Connection:
     def _call(
         self, service: str, operation: str, account: str | None, region: str, params: dict
     ) -> dict:
-        client = self.client(service, region)
+        client = self.client(service)
         method = _snake(operation)
         action = iam_action(service, operation)
         who = account or self._caller or "(caller)"

@@ -60,10 +60,10 @@ class Progress:
         self.stream.flush()
 
 
-def list_accounts(spec: Spec, conn: Connection, caller: str) -> list[str]:
-    """Active accounts of the organization, or the caller's own account."""
+def list_accounts(spec: Spec, conn: Connection) -> list[str] | None:
+    """Active accounts of the organization; None in account mode (the caller's own)."""
     if spec.mode == K.ACCOUNT:
-        return [caller]
+        return None
     out = conn.read("organizations", "ListAccounts")
     return sorted(a["Id"] for a in out.get("Accounts", []) if a.get("Status") == "ACTIVE")
 
@@ -79,44 +79,65 @@ def sweep(
     progress: Progress | None = None,
 ) -> list[Finding]:
     """Every sweep finding for the selected accounts and regions."""
-    try:
-        caller = conn.caller_account()
-        ids = [a for a in list_accounts(spec, conn, caller) if selector(accounts, shard)(a)]
-    except ReadError as exc:
-        return [errored(REACHABLE, exc.account, exc.region, "accounts", str(exc), conn.role_name)]
-    progress = progress or Progress()
-    wanted = set(regions or ())
-    found: list[Finding] = []
-
-    def reach(account: str) -> tuple[list[Finding], list[str]]:
-        return _reach(spec, conn, account, caller)
-
-    def unit(account: str, region: str | None) -> tuple[list[Finding], list[str]]:
-        ctx = SweepContext(spec, conn, account, region, caller)
-        scope = SWEEP_ACCOUNT if region is None else SWEEP_REGION
-        return _run_all(scope, ctx), []
-
+    chosen = selector(accounts, shard)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        # Reaching an account (role, regions) comes first; then its account-level checks
-        # and each region run as separate units, so no worker idles on a chain of calls.
-        pending: dict[Future, str] = {pool.submit(reach, a): a for a in ids}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        run = _Run(spec, conn, pool, set(regions or ()), progress or Progress())
+        # Who the caller is and which accounts exist are asked at the same time, and the
+        # caller's own account is reached before the list of the others arrives.
+        listed = pool.submit(list_accounts, spec, conn)
+        try:
+            run.caller = conn.caller_account()
+            if chosen(run.caller):
+                run.reach(run.caller)
+            everyone = listed.result() or [run.caller]
+        except ReadError as exc:
+            return [
+                errored(REACHABLE, exc.account, exc.region, "accounts", str(exc), conn.role_name)
+            ]
+        for account in everyone:
+            if account != run.caller and chosen(account):
+                run.reach(account)
+        found = run.drain()
+    run.progress.close()
+    return found
+
+
+class _Run:
+    """One sweep's work: reach each account, then one unit per account and per region."""
+
+    def __init__(self, spec, conn, pool, wanted: set[str], progress: Progress) -> None:
+        self.spec, self.conn, self.pool, self.wanted = spec, conn, pool, wanted
+        self.progress = progress
+        self.caller = ""
+        self.pending: dict[Future, str] = {}
+
+    def reach(self, account: str) -> None:
+        """Start reaching ``account`` (role, enabled regions)."""
+        self.pending[self.pool.submit(_reach, self.spec, self.conn, account, self.caller)] = account
+
+    def drain(self) -> list[Finding]:
+        """Run until no work is left. Reaching an account comes first; then its
+        account-level checks and each region run as separate units, so no worker idles
+        on a chain of calls."""
+        found: list[Finding] = []
+        while self.pending:
+            done, _ = wait(self.pending, return_when=FIRST_COMPLETED)
             for future in done:
-                account = pending.pop(future)
+                account = self.pending.pop(future)
                 findings, enabled = future.result()
                 found.extend(findings)
                 if account == _UNIT:
-                    progress.tick()
-                    continue
-                if not enabled:
-                    continue
-                chosen = [r for r in enabled if not wanted or r in wanted]
-                progress.add(len(chosen) + 1)
-                for region in [None, *chosen]:
-                    pending[pool.submit(unit, account, region)] = _UNIT
-    progress.close()
-    return found
+                    self.progress.tick()
+                elif enabled:
+                    chosen = [r for r in enabled if not self.wanted or r in self.wanted]
+                    self.progress.add(len(chosen) + 1)
+                    for region in [None, *chosen]:
+                        self.pending[self.pool.submit(self._unit, account, region)] = _UNIT
+        return found
+
+    def _unit(self, account: str, region: str | None) -> tuple[list[Finding], list[str]]:
+        ctx = SweepContext(self.spec, self.conn, account, region, self.caller)
+        return _run_all(SWEEP_ACCOUNT if region is None else SWEEP_REGION, ctx), []
 
 
 def _reach(spec: Spec, conn: Connection, account: str, caller: str):

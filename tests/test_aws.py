@@ -41,8 +41,8 @@ def test_write_is_refused_before_it_is_sent(aws: None) -> None:
     conn = Connection(region="us-east-1")
     sent: list[str] = []
     conn.events.register_first("before-send", lambda request, **_: sent.append(request.url))
-    ec2 = conn.client("ec2", "us-west-2")
-    with pytest.raises(WriteRefused) as refused:
+    ec2 = conn.client("ec2")
+    with pytest.raises(WriteRefused) as refused, conn.scope(None, "us-west-2"):
         ec2.run_instances(
             ImageId="ami-12345678", MinCount=26, MaxCount=26, InstanceType="c5a.24xlarge"
         )
@@ -61,18 +61,83 @@ def test_endpoint_url_applies_to_every_client(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5999")
     conn = Connection(region="us-east-1")
     for service in ("ec2", "iam", "organizations", "sts"):
-        assert conn.client(service, "eu-west-1").meta.endpoint_url == "http://127.0.0.1:5999"
+        assert conn.client(service).meta.endpoint_url == "http://127.0.0.1:5999"
     explicit = Connection(region="us-east-1", endpoint_url="http://127.0.0.1:6000")
     assert explicit.client("ec2").meta.endpoint_url == "http://127.0.0.1:6000"
 
 
-def test_clients_are_created_once_per_service_and_region() -> None:
+def test_one_client_per_service_serves_every_region() -> None:
     conn = Connection(region="us-east-1")
-    assert conn.client("ec2", "us-west-1") is conn.client("ec2", "us-west-1")
-    assert conn.client("ec2", "us-west-1") is not conn.client("ec2", "us-west-2")
-    assert conn.client("ec2") is conn.client("ec2", "us-east-1")
+    assert conn.client("ec2") is conn.client("ec2")
+    assert conn.client("ec2") is not conn.client("iam")
     config = conn.client("ec2").meta.config
     assert config.retries["mode"] == "adaptive"
+
+
+def _sent(conn: Connection) -> list[tuple[str, str]]:
+    """Record (url, SigV4 scope region) of every request, and answer it without sending."""
+    from botocore.awsrequest import AWSResponse
+
+    seen: list[tuple[str, str]] = []
+
+    def capture(request, **_):
+        auth = request.headers["Authorization"].decode()
+        seen.append((request.url, auth.split("Credential=")[1].split("/")[2]))
+        body = b"<DescribeInstancesResponse><reservationSet/></DescribeInstancesResponse>"
+        return AWSResponse(request.url, 200, {}, _Raw(body))
+
+    conn.events.register_first("before-send", capture)
+    return seen
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: object):
+        yield self.body
+
+
+def test_each_call_goes_to_and_is_signed_for_its_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    conn = Connection(region="us-east-1")
+    seen = _sent(conn)
+    for region in ("eu-north-1", "ap-south-1", None):
+        conn.read("ec2", "DescribeInstances", region=region)
+    assert seen == [
+        ("https://ec2.eu-north-1.amazonaws.com/", "eu-north-1"),
+        ("https://ec2.ap-south-1.amazonaws.com/", "ap-south-1"),
+        ("https://ec2.us-east-1.amazonaws.com/", "us-east-1"),
+    ]
+    assert list(conn._clients) == ["ec2"]
+
+
+def test_regions_stay_apart_in_threads(aws: None) -> None:
+    import boto3
+
+    regions = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-north-1", "sa-east-1"]
+    for count, region in enumerate(regions, start=1):
+        boto3.client("ec2", region_name=region).run_instances(
+            ImageId="ami-12345678", MinCount=count, MaxCount=count, InstanceType="t3.micro"
+        )
+    conn = Connection(region="us-east-1")
+    barrier = threading.Barrier(len(regions))
+    counted: dict[str, int] = {}
+
+    def count(region: str) -> None:
+        barrier.wait()
+        out = conn.read("ec2", "DescribeInstances", region=region)
+        counted[region] = sum(len(r["Instances"]) for r in out["Reservations"])
+
+    threads = [threading.Thread(target=count, args=(r,)) for r in regions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counted == {r: n for n, r in enumerate(regions, start=1)}
 
 
 def test_threads_run_in_their_own_accounts(aws: None) -> None:
@@ -93,7 +158,7 @@ def test_threads_run_in_their_own_accounts(aws: None) -> None:
 
     def who(account: str) -> None:
         barrier.wait()
-        with conn.account(account):
+        with conn.scope(account):
             seen[account] = conn.client("sts").get_caller_identity()["Account"]
 
     threads = [threading.Thread(target=who, args=(a,)) for a in accounts]
