@@ -8,11 +8,18 @@ fresh child process so its CPU and peak memory are its own:
 
 - a plain sequential boto3 sweep of the same accounts and regions (through the proxy);
 - corral's sweep (through the proxy, bounded thread pool), ``--repeat`` times;
-- the emulator's own service time: its process CPU during corral's sweep, per request
-  (moto_server serves one request at a time on one interpreter, so CPU is service time);
-- the lower bound those allow: max(requests x service time, depth x (latency + service
-  time)), where depth is the longest chain of calls that must wait for each other
-  (GetCallerIdentity -> ListAccounts -> AssumeRole -> DescribeRegions -> DescribeInstances).
+- the emulator's own service time: after each corral run, the proxy replays the exact
+  requests corral sent straight to the emulator, without delay, 4, 16 and 48 at a time;
+  the fastest replay, per request, is how long the emulator needs per request when
+  nothing else limits it (its CPU per request is reported beside it);
+- the lower bound those allow, the larger of:
+  - serial: requests x service time;
+  - chain: a member account's DescribeInstances can only be sent after ListAccounts,
+    AssumeRole and DescribeRegions (three round trips, each at least the latency plus
+    the emulator's response time to a lone request, measured by replaying 40 requests
+    one at a time) and reaches the emulator one latency later; from then on the emulator
+    still has every member account-region to serve: 3 x (latency + lone response) +
+    latency + member account-regions x service time.
 
 Usage: .venv/bin/python bench/bench_sweep.py [--quick] [--accounts 10] [--latency-ms 80]
 """
@@ -44,7 +51,9 @@ from corral.spec import load_stack_file  # noqa: E402
 from corral.sweep import DEFAULT_WORKERS, Progress, sweep  # noqa: E402
 
 ROLE = "OrganizationAccountAccessRole"
-DEPTH = 5
+CHAIN = 3  # ListAccounts -> AssumeRole -> DescribeRegions, before a member is swept
+REPLAY_CONCURRENCY = (4, 16, 48)
+LONE_REQUESTS = 40  # replayed one at a time: the emulator's response time to a lone request
 QUICK_REGIONS = (
     "eu-north-1",
     "eu-west-1",
@@ -230,7 +239,18 @@ def measure(kind: str, url: str, stack: Path, args, emulator: subprocess.Popen, 
     out = json.loads(done.stdout.strip().splitlines()[-1])
     out["emulator_cpu"] = process_cpu(emulator.pid) - emu_cpu
     out["requests"] = proxy_count(proxy)
+    if kind == "corral":
+        out["replay"] = min(replay(proxy, n) for n in REPLAY_CONCURRENCY)
+        out["alone"] = replay(proxy, 1, LONE_REQUESTS) / LONE_REQUESTS
     return out
+
+
+def replay(proxy: str, concurrency: int, limit: int | None = None) -> float:
+    """Seconds the emulator takes to serve the recorded requests again, without delay."""
+    url = f"{proxy}{PROXY_CONTROL}replay?concurrency={concurrency}"
+    url += f"&limit={limit}" if limit else ""
+    with urllib.request.urlopen(url, timeout=300) as answer:
+        return float(answer.read())
 
 
 def main() -> int:
@@ -276,9 +296,13 @@ def report(args: argparse.Namespace, base: dict, runs: list[dict]) -> None:
     """Print the figures of the median corral run against the baseline and the bound."""
     run = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
     requests, units = run["requests"], max(run["units"], 1)
-    service = run["emulator_cpu"] / max(requests, 1)
+    service = run["replay"] / max(requests, 1)
     latency = args.latency_ms / 1000
-    bound = max(requests * service, DEPTH * (latency + service))
+    members = units - units // (args.accounts + 1)  # account-regions outside the caller's
+    serial = requests * service
+    alone = run["alone"]
+    chain = CHAIN * (latency + alone) + latency + members * service
+    bound = max(serial, chain)
     walls = ", ".join(f"{r['wall']:.2f}" for r in runs)
     print(f"accounts: {args.accounts + 1} (incl. management), account-regions swept: {units}")
     print(
@@ -290,8 +314,10 @@ def report(args: argparse.Namespace, base: dict, runs: list[dict]) -> None:
         f"{base['instances']}; errors {run['errors']}"
     )
     print(
-        f"emulator service time: {service * 1000:.2f} ms/request "
-        f"({run['emulator_cpu']:.2f} s of emulator CPU during corral's sweep)"
+        f"emulator service time: {service * 1000:.2f} ms/request (fastest replay of corral's "
+        f"requests: {run['replay']:.2f} s); its CPU during corral's sweep "
+        f"{run['emulator_cpu'] / max(requests, 1) * 1000:.2f} ms/request; a lone request "
+        f"takes {run['alone'] * 1000:.2f} ms"
     )
     print(
         f"sequential boto3 sweep: {base['wall']:.2f} s wall, {base['cpu']:.2f} s CPU, "
@@ -302,8 +328,10 @@ def report(args: argparse.Namespace, base: dict, runs: list[dict]) -> None:
         f"{run['cpu']:.2f} s CPU, peak RSS {run['rss']:.0f} MiB"
     )
     print(
-        f"lower bound: {bound:.2f} s = max({requests} x {service * 1000:.2f} ms, "
-        f"{DEPTH} x ({args.latency_ms:.0f} + {service * 1000:.2f}) ms)"
+        f"lower bound: {bound:.2f} s = max(serial {serial:.2f} s = {requests} x "
+        f"{service * 1000:.2f} ms, chain {chain:.2f} s = {CHAIN} x ({args.latency_ms:.0f} + "
+        f"{alone * 1000:.2f}) ms + {args.latency_ms:.0f} ms + {members} x "
+        f"{service * 1000:.2f} ms)"
     )
     cpu_floor = (run["cpu"] + run["emulator_cpu"]) / 2
     print(

@@ -7,9 +7,16 @@ keep-alive; each request waits ``delay`` seconds (concurrently with all others) 
 then forwarded to the upstream on a fresh HTTP/1.0 connection, the way the emulator
 answers best.
 
-It prints ``listening on PORT`` once ready. ``GET /__latency_proxy__/count`` answers
-the number of requests forwarded so far and ``.../reset`` sets it to zero (neither is
-forwarded or delayed). It stops by itself after ``--lifetime`` seconds, and on SIGTERM.
+It prints ``listening on PORT`` once ready. Control paths (never forwarded or delayed):
+
+- ``/__latency_proxy__/count``: requests forwarded since the last reset;
+- ``/__latency_proxy__/reset``: zero the count and forget the recorded requests;
+- ``/__latency_proxy__/replay?concurrency=N[&limit=K]``: send every request (or the
+  first K) recorded since the last reset straight to the upstream again, N at a time and
+  without delay, and answer the seconds it took: how fast the upstream itself can serve
+  that exact workload.
+
+It stops by itself after ``--lifetime`` seconds, and on SIGTERM.
 """
 
 from __future__ import annotations
@@ -32,8 +39,7 @@ class LatencyProxy:
         url = urllib.parse.urlsplit(upstream)
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
         self.delay = delay
-        self.count = 0
-        self.upstream_time = 0.0
+        self.recorded: list[tuple[bytes, bytes]] = []
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One client connection: requests in order, until the client closes it."""
@@ -45,27 +51,47 @@ class LatencyProxy:
                 status, reply_headers, data = await self._answer(line, head, body)
                 writer.write(_response(status, reply_headers, data))
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the client closed the connection, or the proxy is stopping
         finally:
             writer.close()
+
+    @property
+    def count(self) -> int:
+        """Requests forwarded since the last reset."""
+        return len(self.recorded)
 
     async def _answer(self, line: str, head: bytes, body: bytes):
         path = line.split(" ")[1]
         if path.startswith(CONTROL):
-            if path.endswith("/reset"):
-                self.count = 0
-                self.upstream_time = 0.0
-            if path.endswith("/stats"):
-                return "200 OK", [], f"{self.count} {self.upstream_time}".encode()
-            return "200 OK", [("Content-Type", "text/plain")], str(self.count).encode()
-        self.count += 1
+            return await self._control(urllib.parse.urlsplit(path))
+        self.recorded.append((head, body))
         await asyncio.sleep(self.delay)
-        t = asyncio.get_running_loop().time()
-        try:
-            return await self._forward(head, body)
-        finally:
-            self.upstream_time += asyncio.get_running_loop().time() - t
+        return await self._forward(head, body)
+
+    async def _control(self, url: urllib.parse.SplitResult):
+        if url.path.endswith("/reset"):
+            self.recorded = []
+        if url.path.endswith("/replay"):
+            query = urllib.parse.parse_qs(url.query)
+            limit = int(query.get("limit", [str(self.count)])[0])
+            seconds = await self.replay(int(query.get("concurrency", ["16"])[0]), limit)
+            return "200 OK", [("Content-Type", "text/plain")], f"{seconds:.6f}".encode()
+        return "200 OK", [("Content-Type", "text/plain")], str(self.count).encode()
+
+    async def replay(self, concurrency: int, limit: int) -> float:
+        """Forward the first ``limit`` recorded requests again, ``concurrency`` at a time;
+        return the seconds it took."""
+        queue = list(reversed(self.recorded[:limit]))
+
+        async def worker() -> None:
+            while queue:
+                await self._forward(*queue.pop())
+
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return loop.time() - start
 
     async def _forward(self, head: bytes, body: bytes):
         reader, writer = await asyncio.open_connection(self.host, self.port)

@@ -36,6 +36,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 DEFAULT_MAX_ATTEMPTS = 8
+# Concurrent calls through one connection. Calls mostly wait on the network: with one
+# client per service and no lock held while a client is built, 48 workers swept fastest
+# on 2 cores (bench/bench_sweep.py); the connection pool holds as many connections.
+DEFAULT_WORKERS = 48
 SESSION_NAME = "corral-verify"
 READ_PREFIXES = ("Describe", "Get", "List")
 # Calls that are not named like reads but change nothing.
@@ -122,7 +126,7 @@ class Connection:
         role_name: str = DEFAULT_ROLE_NAME,
         partition: str = "aws",
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,  # retries after the first attempt
-        max_pool_connections: int = 50,
+        max_pool_connections: int = DEFAULT_WORKERS,
     ) -> None:
         self.region = region
         self.partition = partition
@@ -180,6 +184,14 @@ class Connection:
         if region is not None:
             builtins["AWS::Region"] = region
             context.setdefault("signing", {})["region"] = region
+
+    def enter(self, account: str) -> None:
+        """Assume ``--role-name`` in ``account`` now, unless it is the caller's own.
+
+        Raises :class:`ReadError` naming ``sts:AssumeRole`` when the role cannot be assumed.
+        """
+        with self.scope(account):
+            self._credentials_now()
 
     def _credentials_now(self) -> botocore.credentials.Credentials:
         account = getattr(self._local, "account", None)

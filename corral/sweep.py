@@ -14,13 +14,12 @@ from typing import TextIO
 
 from corral import checks
 from corral import keys as K
-from corral.aws import Connection, ReadError
+from corral.aws import DEFAULT_WORKERS, Connection, ReadError
 from corral.checks._base import SWEEP_ACCOUNT, SWEEP_REGION, SweepContext, errored
 from corral.findings import ERROR, Finding
 from corral.spec import Spec
 from corral.verify import REACHABLE, run_check, selector
 
-DEFAULT_WORKERS = 8
 _UNIT = ""  # marks futures of account-level and region units
 ORCHESTRATION_ACTIONS = ("sts:GetCallerIdentity", "organizations:ListAccounts")
 
@@ -82,6 +81,9 @@ def sweep(
     chosen = selector(accounts, shard)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         run = _Run(spec, conn, pool, set(regions or ()), progress or Progress())
+        # One task builds every client the sweep needs, in the order they are needed:
+        # one after another, botocore reads its data directory once, not once per thread.
+        pool.submit(lambda: [conn.client(service) for service in services(spec.mode)])
         # Who the caller is and which accounts exist are asked at the same time, and the
         # caller's own account is reached before the list of the others arrives.
         listed = pool.submit(list_accounts, spec, conn)
@@ -100,6 +102,13 @@ def sweep(
         found = run.drain()
     run.progress.close()
     return found
+
+
+def services(mode: str) -> list[str]:
+    """The AWS services a sweep in ``mode`` calls, in the order it first calls them."""
+    swept = [c for scope in (SWEEP_ACCOUNT, SWEEP_REGION) for c in checks.checks(scope, mode)]
+    actions = [*ORCHESTRATION_ACTIONS, *(a for c in swept for a in c.metadata.actions)]
+    return list(dict.fromkeys(action.split(":")[0] for action in actions))
 
 
 class _Run:

@@ -91,6 +91,7 @@ def _connect(args: argparse.Namespace):
         profile=args.profile,
         endpoint_url=args.endpoint_url,
         role_name=args.role_name,
+        max_pool_connections=max(getattr(args, "workers", 1), DEFAULT_WORKERS),
     )
     shard = parse_shard(args.shard) if args.shard else None
     return spec, conn, shard

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from test_verify_support import (
 
 from corral import findings as F
 from corral.aws import Connection
-from corral.sweep import Progress, sweep
+from corral.sweep import Progress, services, sweep
 
 REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1"]
 
@@ -258,3 +259,56 @@ def test_root_access_keys_present_fails(aws: None, tmp_path: Path) -> None:
         f"The root user of account {root.account} has access keys, which no guardrail can "
         "restrict; sign in as root and delete them under Security credentials."
     )
+
+
+def test_services_come_from_the_checks_in_the_order_they_are_first_called() -> None:
+    assert services("organization") == ["sts", "organizations", "ec2", "iam"]
+
+
+def test_the_callers_account_is_swept_before_the_account_list_arrives(
+    aws: None, tmp_path: Path
+) -> None:
+    org = make_org()
+    spec = load(org_stack(tmp_path, org))
+    conn = Connection(region=spec.region, max_attempts=1)
+    caller_reached = threading.Event()
+    waited: list[bool] = []
+
+    def note(params: dict, **_: object) -> None:
+        if "DescribeRegions" in str(params["body"]):
+            caller_reached.set()
+
+    def hold(**_: object) -> None:  # ListAccounts answers only once the caller is reached
+        waited.append(caller_reached.wait(timeout=5))
+
+    conn.events.register("before-call.ec2.DescribeRegions", note)
+    conn.events.register("before-call.organizations.ListAccounts", hold)
+    found = sweep(spec, conn, regions=["us-east-1"], progress=quiet())
+    assert waited == [True]
+    reached = {f.account for f in by(found, "account-reachable", F.PASS)}
+    assert reached == {org.management, org.dev, org.test}
+
+
+def test_workers_share_one_client_per_service(aws: None) -> None:
+    conn = Connection(region="us-east-1")
+    made: list[str] = []
+    real = conn._scoped.client
+
+    def counting(service: str, **kwargs: object):
+        made.append(service)
+        return real(service, **kwargs)
+
+    conn._scoped.client = counting  # type: ignore[method-assign]
+    barrier = threading.Barrier(8)
+    got: list[object] = []
+
+    def build() -> None:
+        barrier.wait()
+        got.append(conn.client("ec2"))
+
+    threads = [threading.Thread(target=build) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert made == ["ec2"] and all(c is got[0] for c in got)

@@ -23,6 +23,7 @@ METADATA = CheckMetadata(
 
 def run(ctx: SweepContext) -> Iterator[Finding]:
     """One PASS listing the enabled regions in ``details['regions']``."""
+    ctx.conn.enter(ctx.account)
     out = ctx.conn.read("ec2", "DescribeRegions", account=ctx.account)
     regions = sorted(r["RegionName"] for r in out.get("Regions", []))
     how = (
