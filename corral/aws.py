@@ -34,6 +34,8 @@ from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from corral import catalog
+
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 DEFAULT_MAX_ATTEMPTS = 8
 # Concurrent calls through one connection. Calls mostly wait on the network: with one
@@ -135,6 +137,7 @@ class Connection:
         self.calls: Counter[str] = Counter()
         self._base = boto3.Session(profile_name=profile, region_name=region)
         core = botocore.session.Session(profile=profile)
+        core.register_component("data_loader", catalog.loader())
         core.register("before-parameter-build", refuse_writes)
         core.register("before-call", self._count)
         core.register("before-endpoint-resolution", self._route)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import botocore.loaders
+import botocore.model
 import botocore.session
 
 DATA_PACKAGE = "corral.data"
@@ -35,9 +36,19 @@ class Partition:
 
 
 @functools.cache
+def loader() -> botocore.loaders.Loader:
+    """The process's one botocore data loader: each service model is read once.
+
+    :class:`corral.aws.Connection` shares it, so the EC2 model the spec reads for its
+    instance types is the one the connection's EC2 client is built from.
+    """
+    return botocore.session.get_session().get_component("data_loader")
+
+
+@functools.cache
 def partitions() -> dict[str, Partition]:
     """Every partition botocore knows, with its regions sorted."""
-    data = botocore.loaders.create_loader().load_data("partitions")
+    data = loader().load_data("partitions")
     result = {}
     for raw in data["partitions"]:
         regex = raw["regionRegex"]
@@ -62,7 +73,7 @@ def regions(partition: str = "aws") -> tuple[str, ...]:
 @functools.cache
 def instance_types() -> tuple[str, ...]:
     """Every instance type in botocore's EC2 service model, sorted."""
-    model = botocore.session.get_session().get_service_model("ec2")
+    model = botocore.model.ServiceModel(loader().load_service_model("ec2", "service-2"), "ec2")
     return tuple(sorted(model.shape_for("InstanceType").enum))
 
 

@@ -183,3 +183,11 @@ def test_read_error_names_account_region_and_api(aws: None) -> None:
 def test_iam_action_overrides() -> None:
     assert iam_action("budgets", "DescribeBudgets") == "budgets:ViewBudget"
     assert iam_action("ec2", "DescribeRegions") == "ec2:DescribeRegions"
+
+
+def test_clients_read_service_models_through_the_catalogs_loader() -> None:
+    from corral import catalog
+
+    catalog.instance_types()  # the spec reads the EC2 model for its instance types
+    conn = Connection(region="us-east-1")
+    assert conn.client("ec2")._loader is catalog.loader()  # the same model, read once
