@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 import pytest
+from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +31,15 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In-process moto for every AWS call; EC2 without its ~1,300 default images per region."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
 
 
 @pytest.fixture

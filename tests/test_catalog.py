@@ -13,14 +13,6 @@ from moto import mock_aws
 from corral import catalog, catalog_refresh
 
 
-@pytest.fixture
-def aws_credentials(monkeypatch):
-    """Fake credentials so nothing can reach a real account."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
 def test_regions_come_from_botocore():
     regions = catalog.regions("aws")
     assert {"us-east-1", "us-east-2", "us-west-1", "us-west-2"} <= set(regions)

@@ -8,9 +8,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 from test_verify_support import (
     INCIDENT,
     account_stack,
@@ -27,14 +25,6 @@ from corral.aws import Connection
 from corral.sweep import Progress, services, sweep
 
 REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1"]
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
 
 
 def quiet() -> Progress:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from moto import mock_aws
 from test_verify_support import (
     account_stack,
     client,
@@ -15,10 +13,10 @@ from test_verify_support import (
     deploy_org,
     edit_scp,
     load,
+    loosen,
     make_account_principals,
     make_org,
     org_stack,
-    statement,
 )
 
 from corral import findings as F
@@ -26,14 +24,6 @@ from corral.aws import Connection
 from corral.documents import build_plan
 from corral.manifest import build_manifest
 from corral.verify import ManifestError, verify
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
 
 
 @pytest.fixture
@@ -112,12 +102,10 @@ def test_guardrail_reaches_accounts_fails_for_an_account_moved_out(org_case) -> 
 def test_guardrail_document_content_reports_one_more_region(org_case) -> None:
     org, spec = org_case
 
-    def loosen(doc: dict) -> dict:
-        condition = statement(doc, "CorralDenyOutsideAllowedRegions")["Condition"]
-        condition["StringNotEquals"]["aws:RequestedRegion"].append("eu-north-1")
-        return doc
-
-    edit_scp("corral-root", org.policy_ids, loosen)
+    more = loosen(
+        "CorralDenyOutsideAllowedRegions", "StringNotEquals", "aws:RequestedRegion", "eu-north-1"
+    )
+    edit_scp("corral-root", org.policy_ids, more)
     [changed] = failures(run(spec), "guardrail-document-content")
     pid = org.policy_ids["corral-root"]
     assert changed.message == (
@@ -130,12 +118,8 @@ def test_guardrail_document_content_reports_one_more_region(org_case) -> None:
 def test_guardrail_document_content_reports_loosened_instance_rule(org_case) -> None:
     org, spec = org_case
 
-    def loosen(doc: dict) -> dict:
-        condition = statement(doc, "CorralDenyInstanceTypesNotAllowed")["Condition"]
-        condition["StringNotLike"]["ec2:InstanceType"].append("c5a.*")
-        return doc
-
-    edit_scp("corral-workloads", org.policy_ids, loosen)
+    more = loosen("CorralDenyInstanceTypesNotAllowed", "StringNotLike", "ec2:InstanceType", "c5a.*")
+    edit_scp("corral-workloads", org.policy_ids, more)
     [changed] = failures(run(spec), "guardrail-document-content")
     assert (
         "statement CorralDenyInstanceTypesNotAllowed allows one more instance type "

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 from test_verify_support import (
     BREAKER,
     SPEND,
@@ -45,10 +44,9 @@ BUDGET = "corral-monthly"
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
+def aws(aws: None) -> Iterator[None]:
+    """conftest's moto, and the budget-action stand-in emptied afterwards."""
+    yield
     server.BUDGET_ACTIONS.clear()
 
 

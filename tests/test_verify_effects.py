@@ -4,12 +4,10 @@ read from the live organization (or the IAM policies on each guarded principal).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from moto import mock_aws
 from test_verify_support import (
     SCP,
     account_stack,
@@ -18,6 +16,7 @@ from test_verify_support import (
     deploy_org,
     edit_scp,
     load,
+    loosen,
     make_account_principals,
     make_org,
     org_stack,
@@ -34,13 +33,6 @@ from corral.verify import run_check, verify
 
 CHECK = "guardrail-effects"
 [EFFECTS] = [c for c in checks.REGISTRY if c.id == CHECK]
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
 
 
 @pytest.fixture
@@ -93,12 +85,10 @@ def test_guardrail_effects_guarded_org_passes_every_probe(org_case) -> None:
 def test_guardrail_effects_fails_when_one_more_region_is_allowed(org_case) -> None:
     org, spec = org_case
 
-    def loosen(doc: dict) -> dict:
-        condition = statement(doc, "CorralDenyOutsideAllowedRegions")["Condition"]
-        condition["StringNotEquals"]["aws:RequestedRegion"].append("us-west-1")
-        return doc
-
-    edit_scp("corral-root", org.policy_ids, loosen)
+    more = loosen(
+        "CorralDenyOutsideAllowedRegions", "StringNotEquals", "aws:RequestedRegion", "us-west-1"
+    )
+    edit_scp("corral-root", org.policy_ids, more)
     found = effects(spec)
     failed = {(f.account, f.resource) for f in found if f.status == F.FAIL}
     slipped = "probe region-deny-launch-m7i-large-us-west-1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,16 @@ def edit_scp(name: str, ids: dict[str, str], edit: Any, endpoint: str | None = N
 def statement(document: dict, sid: str) -> dict:
     """The statement ``sid`` of ``document``."""
     return next(s for s in document["Statement"] if s["Sid"] == sid)
+
+
+def loosen(sid: str, operator: str, key: str, value: str) -> Callable[[dict], dict]:
+    """An :func:`edit_scp` edit: ``value`` added to condition ``operator`` / ``key`` of ``sid``."""
+
+    def edit(document: dict) -> dict:
+        statement(document, sid)["Condition"][operator][key].append(value)
+        return document
+
+    return edit
 
 
 def launch_incident(endpoint: str | None = None, **creds: Any) -> None:
