@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import time
 from collections import Counter
-from collections.abc import Callable
 from importlib import resources
+
+from support import best_of
 
 from corral.evaluate import PolicyRef, Request, evaluate
 
@@ -105,16 +105,6 @@ def launch(region: str, instance_type: str, principal: str) -> Request:
     arn = f"arn:aws:ec2:{region}:{ACCOUNT}:instance/*"
     context = {"aws:RequestedRegion": region, "ec2:InstanceType": instance_type}
     return Request("ec2:RunInstances", arn, context, principal, ACCOUNT)
-
-
-def best_of(repeats: int, work: Callable[[], object]) -> float:
-    """The fastest of ``repeats`` timed runs of ``work``, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main(argv: list[str] | None = None) -> None:

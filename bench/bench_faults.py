@@ -47,6 +47,7 @@ for extra in (ROOT, ROOT / "bench", ROOT / "tests"):
         sys.path.insert(0, str(extra))
 
 from fault_proxy import FaultPlan, FaultProxy  # noqa: E402
+from support import moto_server  # noqa: E402
 
 from corral import aws  # noqa: E402
 from corral import sweep as sweep_module  # noqa: E402
@@ -342,25 +343,21 @@ def environment(
 ) -> Iterator[tuple[Scenario, FaultProxy, dict[str, Run], ReadObserver]]:
     """Emulator, scenario, proxy (no faults yet), the fault-free reference runs, and the
     read observer installed for the duration."""
-    from bench_sweep import start_emulator
-
-    emulator, url = start_emulator()
-    proxy = FaultProxy(url, FaultPlan(rate=0.0), lifetime=3600).start()
-    observer = ReadObserver()
-    try:
-        with observer.installed():
-            scenario = build_scenario(url, workdir)
-            clean = {
-                c: run_command(c, scenario, proxy.url, workdir / f"{c}.json") for c in COMMANDS
-            }
-            for run in clean.values():
-                if run.crash or any(f["status"] == "ERROR" for f in run.findings):
-                    raise SystemExit(f"the fault-free {run.command} run failed: {run.crash}")
-            yield scenario, proxy, clean, observer
-    finally:
-        proxy.stop()
-        emulator.terminate()
-        emulator.wait(timeout=10)
+    with moto_server() as (_, url):
+        proxy = FaultProxy(url, FaultPlan(rate=0.0), lifetime=3600).start()
+        observer = ReadObserver()
+        try:
+            with observer.installed():
+                scenario = build_scenario(url, workdir)
+                clean = {
+                    c: run_command(c, scenario, proxy.url, workdir / f"{c}.json") for c in COMMANDS
+                }
+                for run in clean.values():
+                    if run.crash or any(f["status"] == "ERROR" for f in run.findings):
+                        raise SystemExit(f"the fault-free {run.command} run failed: {run.crash}")
+                yield scenario, proxy, clean, observer
+        finally:
+            proxy.stop()
 
 
 def main() -> int:
@@ -370,7 +367,10 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=30.0, help="seconds of injection")
     parser.add_argument("--max-faults", type=int, default=400)
     parser.add_argument("--verbose", action="store_true", help="list every difference")
+    parser.add_argument("--quick", action="store_true", help="one run at rate 0.2 only")
     args = parser.parse_args()
+    if args.quick:
+        args.rates, args.runs = [0.2], 1
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
     )

@@ -22,14 +22,7 @@ Run: ``.venv/bin/python bench/bench_probes.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -37,6 +30,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from support import best_of, moto_server  # noqa: E402
 
 from corral.documents import build_plan  # noqa: E402
 from corral.evaluate import evaluate  # noqa: E402
@@ -50,43 +45,6 @@ LOOSE = {
     "corral:instances": {"allow": ["t3.*", "t4g.*", "m7i.*", "c7i.*"], "maxVcpus": 32},
     "corral:namePrefix": "loose",
 }
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """Start ``moto_server`` on 127.0.0.1; yield its URL; always stop it."""
-    port = free_port()
-    binary = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-    env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
-    process = subprocess.Popen(
-        [binary, "-H", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not start on port {port}") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def specs() -> tuple:
@@ -125,16 +83,6 @@ def judge_all(probes: list, chain: list) -> list:
     return [judge(p, chain, None, cache) for p in probes]
 
 
-def best_of(repeats: int, work: Callable[[], object]) -> float:
-    """The fastest of ``repeats`` timed runs of ``work``, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Start the emulator, build the organization, time reading and deciding."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -149,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     workloads = next(t for t in spec.targets if t.name == "workloads")
     probes = probes_for(spec, scope_for(spec, spec_chain_ids(spec, workloads)))
     requests = [r for p in probes for r in p.requests]
-    with moto_server() as url:
+    with moto_server() as (_, url):
         client = boto3.client(
             "organizations", region_name="us-east-1", endpoint_url=url,
             aws_access_key_id="testing", aws_secret_access_key="testing",  # emulator only

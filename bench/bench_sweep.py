@@ -31,7 +31,6 @@ import io
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,8 @@ import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from support import moto_server, wait_ready  # noqa: E402
 
 from corral.aws import Connection  # noqa: E402
 from corral.spec import load_stack_file  # noqa: E402
@@ -80,41 +81,6 @@ def process_cpu(pid: int) -> float:
     """User + system CPU seconds of a running process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_ready(url: str, proc: subprocess.Popen, what: str) -> None:
-    for _ in range(400):
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except OSError:
-            if proc.poll() is not None:
-                raise SystemExit(
-                    f"{what} exited with {proc.returncode} before it was ready"
-                ) from None
-            time.sleep(0.05)
-    raise SystemExit(f"{what} did not answer {url} within 20 s")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_emulator() -> tuple[subprocess.Popen, str]:
-    """moto_server on a free loopback port, without EC2's default AMIs and snapshots."""
-    env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
-    server = ROOT / ".venv" / "bin" / "moto_server"
-    url = f"http://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen(
-        [str(server), "-H", "127.0.0.1", "-p", url.rsplit(":", 1)[1]],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_ready(f"{url}/moto-api/", proc, "moto_server")
-    return proc, url
 
 
 def start_proxy(upstream: str, latency: float) -> tuple[subprocess.Popen, str]:
@@ -270,12 +236,10 @@ def main() -> int:
     if args.child:
         return child(args)
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    emulator, url = start_emulator()
-    proxy, slow = None, ""
-    try:
+    with moto_server() as (emulator, url), tempfile.TemporaryDirectory() as tmp:
         proxy, slow = start_proxy(url, args.latency_ms / 1000)
-        build_org(url, args.accounts)
-        with tempfile.TemporaryDirectory() as tmp:
+        try:
+            build_org(url, args.accounts)
             stack = Path(tmp) / "Pulumi.bench.yaml"
             stack.write_text(textwrap.dedent(STACK))
             measure("corral", slow, stack, args, emulator, slow)  # warm the emulator's backends
@@ -283,11 +247,9 @@ def main() -> int:
             runs = [
                 measure("corral", slow, stack, args, emulator, slow) for _ in range(args.repeat)
             ]
-    finally:
-        for proc in (proxy, emulator):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=10)
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=10)
     report(args, base, runs)
     return 0
 
