@@ -1,0 +1,424 @@
+"""The spend keys of the spec: names, limits, vCPU quota classes and :func:`parse`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from corral import catalog
+from corral import keys as K
+from corral.spec import SpecError, as_bool, as_mapping, decode, reject_unknown
+
+# --------------------------------------------------------------------------- keys and limits
+
+NOTIFICATIONS = "notifications"
+BUDGETS = "budgets"
+ALARMS = "alarms"
+CIRCUIT_BREAKER = "circuitBreaker"
+SPEND_KEYS = (BUDGETS, ALARMS, NOTIFICATIONS, CIRCUIT_BREAKER)
+
+EMAILS = "emails"
+HTTPS = "https"
+NOTIFICATION_KEYS = (EMAILS, HTTPS)
+
+ENABLED = "enabled"
+LIMIT = "limit"
+ORGANIZATION_LIMIT = "organizationLimit"
+BUDGET_NOTIFICATIONS = "notifications"
+DEPLOYMENT = "deployment"
+MEMBER_ROLE = "memberRole"
+BUDGET_KEYS = (ENABLED, LIMIT, ORGANIZATION_LIMIT, BUDGET_NOTIFICATIONS, DEPLOYMENT, MEMBER_ROLE)
+NOTIFICATION_TYPE = "type"
+THRESHOLD = "threshold"
+BUDGET_NOTIFICATION_KEYS = (NOTIFICATION_TYPE, THRESHOLD)
+
+BILLING = "billing"
+VCPU = "vcpu"
+ALARM_KEYS = (BILLING, VCPU)
+BILLING_KEYS = (ENABLED, THRESHOLD)
+THRESHOLDS = "thresholds"
+PERIOD = "period"
+VCPU_KEYS = (ENABLED, THRESHOLDS, PERIOD)
+
+APPROVAL = "approval"
+BREAKER_KEYS = (ENABLED, THRESHOLD, APPROVAL)
+
+ACTUAL = "ACTUAL"
+FORECASTED = "FORECASTED"
+NOTIFICATION_TYPES = {"actual": ACTUAL, "forecasted": FORECASTED}
+MANAGEMENT = "management"
+MEMBER = "member"
+DEPLOYMENTS = (MEMBER, MANAGEMENT)
+APPROVALS = {"automatic": "AUTOMATIC", "manual": "MANUAL"}
+
+DEFAULT_NOTIFICATIONS = ((ACTUAL, 50.0), (ACTUAL, 80.0), (ACTUAL, 100.0), (FORECASTED, 100.0))
+DEFAULT_LIMIT = 100.0
+DEFAULT_MEMBER_ROLE = "OrganizationAccountAccessRole"
+DEFAULT_VCPU_PERIOD = 300
+DEFAULT_BREAKER_THRESHOLD = 120.0
+BILLING_PERIOD = 21600  # EstimatedCharges is published a few times a day.
+
+# AWS Budgets quotas: notifications per budget; subscribers per notification.
+MAX_NOTIFICATIONS = 5
+MAX_EMAILS = 10
+MAX_SNS = 1
+MAX_THRESHOLD_PERCENT = 1000.0
+MAX_AMOUNT = 1_000_000_000.0
+
+BILLING_REGION = "us-east-1"  # AWS/Billing metrics exist only there.
+CURRENCY = "USD"
+SERVICE_BUDGETS = "budgets.amazonaws.com"
+SERVICE_CLOUDWATCH = "cloudwatch.amazonaws.com"
+SERVICE_EVENTS = "events.amazonaws.com"
+
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+_HTTPS = re.compile(r"^https://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[^\s]*)?$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+
+# --------------------------------------------------------------------------- vCPU quota classes
+
+# AWS's Running On-Demand vCPU quotas and the ``Class`` each publishes on
+# ``AWS/Usage ResourceCount`` (Service=EC2, Type=Resource, Resource=vCPU) as
+# "<class>/OnDemand". Quota names: Standard (A, C, D, H, I, M, R, T, Z), F,
+# G and VT, P, X, Inf, DL, Trn, HPC, High Memory. Longer family prefixes are
+# tried first, so ``inf2`` is Inf and not Standard (I).
+QUOTA_PREFIXES = (
+    ("hpc", "HPC"),
+    ("inf", "Inf"),
+    ("trn", "Trn"),
+    ("dl", "DL"),
+    ("vt", "G"),
+    ("u", "HighMem"),
+    ("f", "F"),
+    ("g", "G"),
+    ("p", "P"),
+    ("x", "X"),
+    *((letter, "Standard") for letter in "acdhimrtz"),
+)
+# Mac instances run only on Dedicated Hosts, which have host quotas, not vCPU quotas.
+DEDICATED_HOST_FAMILIES = ("mac",)
+USAGE_NAMESPACE = "AWS/Usage"
+USAGE_METRIC = "ResourceCount"
+DEFAULT_VCPU_THRESHOLDS = {"Standard": 64}  # every other class: any running vCPU alarms
+
+
+def quota_class(instance_type: str) -> str | None:
+    """The On-Demand vCPU quota class of ``instance_type``, or None for Dedicated-Host-only."""
+    family = catalog.family(instance_type)
+    if family.startswith(DEDICATED_HOST_FAMILIES):
+        return None
+    for prefix, name in QUOTA_PREFIXES:
+        if family.startswith(prefix):
+            return name
+    raise ValueError(f"instance family {family} has no known On-Demand quota class.")
+
+
+def vcpu_classes() -> tuple[str, ...]:
+    """The On-Demand classes of every instance type in the catalog, sorted."""
+    found = {quota_class(t) for t in catalog.instance_types()}
+    return tuple(sorted(c for c in found if c is not None))
+
+
+# --------------------------------------------------------------------------- the spend spec
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One budget notification: ACTUAL or FORECASTED spend above ``threshold`` percent."""
+
+    kind: str
+    threshold: float
+
+
+@dataclass(frozen=True)
+class SpendSpec:
+    """The validated spend section of the spec."""
+
+    enabled: bool
+    mode: str
+    partition: str
+    region: str
+    name_prefix: str = K.DEFAULT_NAME_PREFIX
+    account_ids: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    https: tuple[str, ...] = ()
+    budgets: bool = True
+    limit: float = DEFAULT_LIMIT
+    organization_limit: float | None = None
+    notifications: tuple[Notification, ...] = ()
+    deployment: str = MEMBER
+    member_role: str = DEFAULT_MEMBER_ROLE
+    billing: bool = True
+    billing_threshold: float | None = None
+    vcpu: bool = True
+    vcpu_thresholds: tuple[tuple[str, int], ...] = ()
+    vcpu_period: int = DEFAULT_VCPU_PERIOD
+    breaker: bool = False
+    breaker_threshold: float = DEFAULT_BREAKER_THRESHOLD
+    breaker_approval: str = "AUTOMATIC"
+    exempt_principals: tuple[str, ...] = ()
+    principals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Every region of the partition: the vCPU alarms watch all of them."""
+        return catalog.regions(self.partition)
+
+    @property
+    def org_limit(self) -> float:
+        """The organization-wide monthly budget (default: limit times budgeted accounts)."""
+        if self.organization_limit is not None:
+            return self.organization_limit
+        return self.limit * max(1, len(self.account_ids))
+
+
+def _key(*parts: str | int) -> str:
+    path = f"{K.NAMESPACE}:"
+    for i, part in enumerate(parts):
+        path += f"[{part}]" if isinstance(part, int) else (part if i == 0 else f".{part}")
+    return path
+
+
+def parse(
+    values: Mapping[str, Any],
+    *,
+    mode: str,
+    partition: str,
+    region: str,
+    account_ids: Sequence[str],
+    name_prefix: str = K.DEFAULT_NAME_PREFIX,
+    exempt_principals: Sequence[str] = (),
+    principals: Mapping[str, Sequence[str]] | None = None,
+) -> SpendSpec:
+    """Validate the spend keys present in config (``values`` maps key to raw value).
+
+    ``account_ids`` are the account-type targets (organization mode);
+    ``principals`` maps groups/users/roles to names (account mode). Raises
+    :class:`~corral.spec.SpecError` naming the full key path.
+    """
+    base = SpendSpec(
+        enabled=False,
+        mode=mode,
+        partition=partition,
+        region=region,
+        name_prefix=name_prefix,
+        account_ids=tuple(account_ids),
+        exempt_principals=tuple(exempt_principals),
+        principals={k: tuple(v) for k, v in (principals or {}).items()},
+    )
+    reject_unknown(values, SPEND_KEYS, f"{K.NAMESPACE}:", sep="")
+    if not values:
+        return base
+    emails, https = _notifications(values.get(NOTIFICATIONS))
+    budgets = _budgets(values.get(BUDGETS), mode)
+    alarms = _alarms(values.get(ALARMS))
+    breaker = _breaker(values.get(CIRCUIT_BREAKER))
+    spend = replace(base, enabled=True, emails=emails, https=https, **budgets, **alarms, **breaker)
+    _check_breaker(spend)
+    return spend
+
+
+def _number(value: Any, key: str, what: str) -> float:
+    number = decode(value, key, (int, float), what)
+    if isinstance(number, bool):
+        raise SpecError(key, f"must be {what}, got bool.")
+    return float(number)
+
+
+def _positive(value: Any, key: str, ceiling: float, unit: str) -> float:
+    number = _number(value, key, f"a number of {unit}")
+    if number <= 0:
+        raise SpecError(key, f"{number:g} is not more than 0; set a positive amount of {unit}.")
+    if number > ceiling:
+        raise SpecError(key, f"{number:g} is more than {ceiling:g} {unit}; lower it.")
+    return number
+
+
+def _string_list(value: Any, key: str) -> list[Any]:
+    return decode(value, key, list, "a list")
+
+
+def _notifications(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    key = _key(NOTIFICATIONS)
+    if value is None:
+        raise SpecError(
+            key, "is required for spend detection; list at least one address under emails."
+        )
+    raw = as_mapping(value, key)
+    reject_unknown(raw, NOTIFICATION_KEYS, key)
+    emails = tuple(_string_list(raw.get(EMAILS, []), f"{key}.{EMAILS}"))
+    if not emails:
+        raise SpecError(f"{key}.{EMAILS}", "is empty; list at least one address to alert.")
+    for i, email in enumerate(emails):
+        where = f"{key}.{EMAILS}[{i}]"
+        if i >= MAX_EMAILS:
+            raise SpecError(
+                where,
+                f"is address {i + 1}, but AWS Budgets allows at most {MAX_EMAILS} email "
+                "subscribers per notification; remove it or use a mailing list.",
+            )
+        if not isinstance(email, str) or not _EMAIL.match(email):
+            raise SpecError(where, f"{email!r:.60} is not an email address; use name@example.com.")
+        if email in emails[:i]:
+            raise SpecError(where, f"repeats '{email}'; list each address once.")
+    hooks = tuple(_string_list(raw.get(HTTPS, []), f"{key}.{HTTPS}"))
+    for i, url in enumerate(hooks):
+        if not isinstance(url, str) or not _HTTPS.match(url) or url in hooks[:i]:
+            raise SpecError(
+                f"{key}.{HTTPS}[{i}]",
+                f"{url!r:.60} is not a distinct https:// URL; use e.g. https://hooks.example.com/aws.",
+            )
+    return emails, hooks
+
+
+def _budgets(value: Any, mode: str) -> dict[str, Any]:
+    key = _key(BUDGETS)
+    raw = as_mapping(value, key) if value is not None else {}
+    reject_unknown(raw, BUDGET_KEYS, key)
+    result: dict[str, Any] = {"budgets": as_bool(raw.get(ENABLED, True), f"{key}.{ENABLED}")}
+    result["limit"] = _positive(raw.get(LIMIT, DEFAULT_LIMIT), f"{key}.{LIMIT}", MAX_AMOUNT, "USD")
+    if ORGANIZATION_LIMIT in raw:
+        if mode != K.ORGANIZATION:
+            raise SpecError(f"{key}.{ORGANIZATION_LIMIT}", "applies to organization mode only.")
+        result["organization_limit"] = _positive(
+            raw[ORGANIZATION_LIMIT], f"{key}.{ORGANIZATION_LIMIT}", MAX_AMOUNT, "USD"
+        )
+    result["notifications"] = _budget_notifications(raw.get(BUDGET_NOTIFICATIONS), key)
+    for name in (DEPLOYMENT, MEMBER_ROLE):
+        if name in raw and mode != K.ORGANIZATION:
+            raise SpecError(f"{key}.{name}", "applies to organization mode only; remove it.")
+    deployment = raw.get(DEPLOYMENT, MEMBER)
+    if deployment not in DEPLOYMENTS:
+        raise SpecError(
+            f"{key}.{DEPLOYMENT}", f"{deployment!r:.60} is not valid; use member or management."
+        )
+    role = raw.get(MEMBER_ROLE, DEFAULT_MEMBER_ROLE)
+    if not isinstance(role, str) or not _ROLE_NAME.match(role):
+        raise SpecError(f"{key}.{MEMBER_ROLE}", f"{role!r:.60} is not a valid IAM role name.")
+    result["deployment"] = deployment
+    result["member_role"] = role
+    return result
+
+
+def _budget_notifications(value: Any, key: str) -> tuple[Notification, ...]:
+    if value is None:
+        return tuple(Notification(kind, t) for kind, t in DEFAULT_NOTIFICATIONS)
+    key = f"{key}.{BUDGET_NOTIFICATIONS}"
+    items = _string_list(value, key)
+    if not items:
+        raise SpecError(key, "is empty; list at least one notification or disable budgets.")
+    result: list[Notification] = []
+    for i, item in enumerate(items):
+        where = f"{key}[{i}]"
+        if i >= MAX_NOTIFICATIONS:
+            raise SpecError(
+                where,
+                f"is notification {i + 1}, but AWS Budgets allows at most {MAX_NOTIFICATIONS} "
+                "per budget; remove it.",
+            )
+        raw = as_mapping(item, where)
+        reject_unknown(raw, BUDGET_NOTIFICATION_KEYS, where)
+        kind = raw.get(NOTIFICATION_TYPE)
+        if kind not in NOTIFICATION_TYPES:
+            raise SpecError(
+                f"{where}.{NOTIFICATION_TYPE}",
+                f"{kind!r:.60} is not valid; use actual or forecasted.",
+            )
+        if THRESHOLD not in raw:
+            raise SpecError(f"{where}.{THRESHOLD}", "is required; give a percentage such as 80.")
+        threshold = _positive(
+            raw[THRESHOLD], f"{where}.{THRESHOLD}", MAX_THRESHOLD_PERCENT, "percent"
+        )
+        note = Notification(NOTIFICATION_TYPES[kind], threshold)
+        if note in result:
+            raise SpecError(where, f"repeats {kind} at {threshold:g} %; list each once.")
+        result.append(note)
+    return tuple(result)
+
+
+def _alarms(value: Any) -> dict[str, Any]:
+    key = _key(ALARMS)
+    raw = as_mapping(value, key) if value is not None else {}
+    reject_unknown(raw, ALARM_KEYS, key)
+    billing_key = f"{key}.{BILLING}"
+    billing = as_mapping(raw.get(BILLING, {}), billing_key)
+    reject_unknown(billing, BILLING_KEYS, billing_key)
+    result: dict[str, Any] = {
+        "billing": as_bool(billing.get(ENABLED, True), f"{billing_key}.{ENABLED}")
+    }
+    if THRESHOLD in billing:
+        result["billing_threshold"] = _positive(
+            billing[THRESHOLD], f"{billing_key}.{THRESHOLD}", MAX_AMOUNT, "USD"
+        )
+    vcpu_key = f"{key}.{VCPU}"
+    vcpu = as_mapping(raw.get(VCPU, {}), vcpu_key)
+    reject_unknown(vcpu, VCPU_KEYS, vcpu_key)
+    result["vcpu"] = as_bool(vcpu.get(ENABLED, True), f"{vcpu_key}.{ENABLED}")
+    result["vcpu_thresholds"] = _vcpu_thresholds(vcpu.get(THRESHOLDS), f"{vcpu_key}.{THRESHOLDS}")
+    period = decode(vcpu.get(PERIOD, DEFAULT_VCPU_PERIOD), f"{vcpu_key}.{PERIOD}", int, "seconds")
+    if period < 60 or period > 86400 or period % 60:
+        raise SpecError(
+            f"{vcpu_key}.{PERIOD}", f"{period} is not valid; use a multiple of 60 up to 86400."
+        )
+    result["vcpu_period"] = period
+    return result
+
+
+def _vcpu_thresholds(value: Any, key: str) -> tuple[tuple[str, int], ...]:
+    classes = vcpu_classes()
+    thresholds = {c: DEFAULT_VCPU_THRESHOLDS.get(c, 0) for c in classes}
+    raw = as_mapping(value, key) if value is not None else {}
+    reject_unknown(raw, classes, key)
+    for name, count in raw.items():
+        number = decode(count, f"{key}.{name}", int, "a whole number of vCPUs")
+        if not 0 <= number <= 1_000_000:
+            raise SpecError(f"{key}.{name}", f"{number} is out of range; use 0 to 1000000.")
+        thresholds[name] = number
+    return tuple(sorted(thresholds.items()))
+
+
+def _breaker(value: Any) -> dict[str, Any]:
+    key = _key(CIRCUIT_BREAKER)
+    if value is None:
+        return {}
+    raw = as_mapping(value, key)
+    reject_unknown(raw, BREAKER_KEYS, key)
+    result: dict[str, Any] = {"breaker": as_bool(raw.get(ENABLED, False), f"{key}.{ENABLED}")}
+    result["breaker_threshold"] = _positive(
+        raw.get(THRESHOLD, DEFAULT_BREAKER_THRESHOLD),
+        f"{key}.{THRESHOLD}",
+        MAX_THRESHOLD_PERCENT,
+        "percent",
+    )
+    approval = raw.get(APPROVAL, "automatic")
+    if approval not in APPROVALS:
+        raise SpecError(
+            f"{key}.{APPROVAL}", f"{approval!r:.60} is not valid; use automatic or manual."
+        )
+    result["breaker_approval"] = APPROVALS[approval]
+    return result
+
+
+def _check_breaker(spend: SpendSpec) -> None:
+    key = _key(CIRCUIT_BREAKER)
+    if not spend.breaker:
+        return
+    if not spend.budgets:
+        raise SpecError(key, f"acts on the budgets, but {_key(BUDGETS)}.enabled is false.")
+    if spend.mode == K.ACCOUNT:
+        if not any(spend.principals.values()):
+            raise SpecError(key, "needs corral:principals to name who the deny policy applies to.")
+        return
+    if spend.deployment != MANAGEMENT:
+        raise SpecError(
+            key,
+            "in organization mode applies an SCP, which only the management account can do; "
+            f"set {_key(BUDGETS)}.{DEPLOYMENT}: management.",
+        )
+    if not spend.account_ids:
+        raise SpecError(key, "names no account; list member accounts under corral:targets.")

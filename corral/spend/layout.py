@@ -1,0 +1,229 @@
+"""Which spend resources exist in which account ("site") and region: :func:`plan`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from corral import keys as K
+from corral.spend.config import (
+    BILLING,
+    BILLING_PERIOD,
+    BILLING_REGION,
+    CURRENCY,
+    MANAGEMENT,
+    MEMBER,
+    USAGE_METRIC,
+    USAGE_NAMESPACE,
+    VCPU,
+    Notification,
+    SpendSpec,
+)
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """One monthly cost budget."""
+
+    name: str
+    limit: float
+    linked_account: str | None  # cost filter, when created from the management account
+    notifications: tuple[Notification, ...]
+
+
+@dataclass(frozen=True)
+class AlarmPlan:
+    """One CloudWatch alarm; ``direct`` alarms notify the topic, others are forwarded."""
+
+    name: str
+    kind: str  # "billing" or "vcpu"
+    region: str
+    namespace: str
+    metric: str
+    dimensions: tuple[tuple[str, str], ...]
+    statistic: str
+    period: int
+    threshold: float
+    description: str
+    direct: bool
+
+
+@dataclass(frozen=True)
+class BreakerPlan:
+    """The budget action that applies the deny-launch policy to ``targets``."""
+
+    budget: str
+    kind: str  # "scp" (targets are account ids) or "iam"
+    targets: tuple[str, ...]
+    threshold: float
+    approval: str
+
+
+@dataclass(frozen=True)
+class SitePlan:
+    """Everything deployed in one account: ``account_id`` None is the deploying account."""
+
+    key: str
+    account_id: str | None
+    role_arn: str | None
+    home: str
+    topic: str
+    budgets: tuple[BudgetPlan, ...]
+    alarms: tuple[AlarmPlan, ...]
+    breakers: tuple[BreakerPlan, ...]
+
+    @property
+    def forward_regions(self) -> tuple[str, ...]:
+        """Regions whose alarms reach the topic through EventBridge forwarding."""
+        return tuple(sorted({a.region for a in self.alarms if not a.direct}))
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Every region this site deploys into (home first)."""
+        others = sorted({a.region for a in self.alarms} - {self.home})
+        return (self.home, *others)
+
+
+def names(spend: SpendSpec) -> dict[str, str]:
+    """Names of the per-account resources, from the name prefix."""
+    p = spend.name_prefix
+    return {
+        "topic": f"{p}-spend-alerts",
+        "forward_rule": f"{p}-spend-forward",
+        "deliver_rule": f"{p}-spend-deliver",
+        "forward_role": f"{p}-spend-forwarder",
+        "breaker_role": f"{p}-circuit-breaker",
+        "breaker_policy": f"{p}-circuit-breaker",
+        "alarm_prefix": f"{p}-spend-",
+    }
+
+
+def service_roles(spend: SpendSpec | None) -> frozenset[str]:
+    """Names of the IAM roles spend detection deploys (assumable only by AWS services)."""
+    if spend is None or not spend.enabled:
+        return frozenset()
+    n = names(spend)
+    roles = {n["forward_role"]}
+    if spend.breaker:
+        roles.add(n["breaker_role"])
+    return frozenset(roles)
+
+
+def deployed_policies(spend: SpendSpec | None) -> frozenset[str]:
+    """Names of the policies spend detection deploys beside the guardrails."""
+    if spend is None or not spend.enabled or not spend.breaker:
+        return frozenset()
+    return frozenset({names(spend)["breaker_policy"]})
+
+
+def plan(spend: SpendSpec) -> tuple[SitePlan, ...]:
+    """Every site (account) with its budgets, alarms and circuit breakers."""
+    if not spend.enabled:
+        return ()
+    if spend.mode == K.ACCOUNT:
+        budget = _budget(spend, f"{spend.name_prefix}-monthly", spend.limit, None)
+        breakers = (_breaker_plan(spend, budget, "iam", ()),) if budget and spend.breaker else ()
+        alarms = _billing_alarms(spend, [(f"{spend.name_prefix}-spend-billing", None)])
+        return (_site(spend, "account", None, budgets=[budget], alarms=alarms, breakers=breakers),)
+    return (_management_site(spend), *(_member_site(spend, a) for a in spend.account_ids))
+
+
+def _site(spend, key, account_id, *, budgets, alarms, breakers) -> SitePlan:
+    role = None
+    if account_id is not None:
+        role = f"arn:{spend.partition}:iam::{account_id}:role/{spend.member_role}"
+    alarms = tuple(alarms) + (_vcpu_alarms(spend) if spend.vcpu else ())
+    return SitePlan(
+        key=key,
+        account_id=account_id,
+        role_arn=role,
+        home=spend.region,
+        topic=names(spend)["topic"],
+        budgets=tuple(b for b in (budgets or ()) if b),
+        alarms=alarms,
+        breakers=tuple(breakers),
+    )
+
+
+def _management_site(spend: SpendSpec) -> SitePlan:
+    p = spend.name_prefix
+    budgets = [_budget(spend, f"{p}-organization", spend.org_limit, None)]
+    breakers = []
+    if spend.deployment == MANAGEMENT:
+        for account in spend.account_ids:
+            budget = _budget(spend, f"{p}-{account}", spend.limit, account)
+            budgets.append(budget)
+            if budget and spend.breaker:
+                breakers.append(_breaker_plan(spend, budget, "scp", (account,)))
+    billing = [(f"{p}-spend-billing", None)]
+    billing += [(f"{p}-spend-billing-{a}", a) for a in spend.account_ids]
+    alarms = _billing_alarms(spend, billing)
+    return _site(spend, MANAGEMENT, None, budgets=budgets, alarms=alarms, breakers=breakers)
+
+
+def _member_site(spend: SpendSpec, account: str) -> SitePlan:
+    budgets = []
+    if spend.deployment == MEMBER:
+        budgets.append(_budget(spend, f"{spend.name_prefix}-monthly", spend.limit, None))
+    return _site(spend, account, account, budgets=budgets, alarms=(), breakers=())
+
+
+def _budget(spend, name, limit, linked) -> BudgetPlan | None:
+    if not spend.budgets:
+        return None
+    return BudgetPlan(name, limit, linked, spend.notifications)
+
+
+def _breaker_plan(spend, budget, kind, targets) -> BreakerPlan:
+    return BreakerPlan(budget.name, kind, targets, spend.breaker_threshold, spend.breaker_approval)
+
+
+def _billing_alarms(spend: SpendSpec, entries) -> tuple[AlarmPlan, ...]:
+    if not spend.billing:
+        return ()
+    alarms = []
+    for name, linked in entries:
+        if linked is None:
+            threshold = spend.billing_threshold or (
+                spend.org_limit if spend.mode == K.ORGANIZATION else spend.limit
+            )
+            scope = "the organization" if spend.mode == K.ORGANIZATION else "this account"
+        else:
+            threshold, scope = spend.billing_threshold or spend.limit, f"account {linked}"
+        dims = [("Currency", CURRENCY)] + ([("LinkedAccount", linked)] if linked else [])
+        description = (
+            f"corral: estimated charges of {scope} this month passed {threshold:g} {CURRENCY}; "
+            "check the Billing console for unexpected usage."
+        )
+        alarms.append(
+            AlarmPlan(
+                name, BILLING, BILLING_REGION, "AWS/Billing", "EstimatedCharges", tuple(dims),
+                "Maximum", BILLING_PERIOD, threshold, description, spend.region == BILLING_REGION,
+            )
+        )  # fmt: skip
+    return tuple(alarms)
+
+
+def _vcpu_alarms(spend: SpendSpec) -> tuple[AlarmPlan, ...]:
+    alarms = []
+    for region in spend.regions:
+        for cls, threshold in spend.vcpu_thresholds:
+            dims = (
+                ("Class", f"{cls}/OnDemand"),
+                ("Resource", "vCPU"),
+                ("Service", "EC2"),
+                ("Type", "Resource"),
+            )
+            description = (
+                f"corral: running On-Demand {cls} instances in {region} use more than "
+                f"{threshold} vCPUs; find and stop any instance nobody launched."
+            )
+            alarms.append(
+                AlarmPlan(
+                    f"{spend.name_prefix}-spend-vcpu-{region}-{cls.lower()}", VCPU, region,
+                    USAGE_NAMESPACE, USAGE_METRIC, dims, "Maximum", spend.vcpu_period,
+                    float(threshold), description, region == spend.region,
+                )
+            )  # fmt: skip
+    return tuple(alarms)
