@@ -1,7 +1,7 @@
-"""Decisions per second of corral.evaluate against a 5-level organization.
+"""Decisions per second of corral.evaluate.engine against a 5-level organization.
 
 Five levels (root, three nested OUs, the account), five SCPs each: FullAWSAccess, a
-region deny (NotAction over the global services in corral/data/global_services.json,
+region deny (NotAction over the global services in corral/spec/data/global_services.json,
 ArnNotLike break-glass exemption), an instance-type deny, a guardrail-protection deny and
 a large-instance deny. About 200 requests mix the incident's launches with ordinary work.
 
@@ -20,7 +20,7 @@ from importlib import resources
 
 from support import best_of
 
-from corral.evaluate import PolicyRef, Request, evaluate
+from corral.evaluate.engine import PolicyRef, Request, evaluate
 
 ACCOUNT = "111122223333"
 LEVELS = ("r-root", "ou-workloads", "ou-prod", "ou-team", ACCOUNT)
@@ -32,7 +32,7 @@ USER = f"arn:aws:iam::{ACCOUNT}:user/dev"
 
 def global_actions() -> list[str]:
     """The global-service actions the project exempts from its region deny."""
-    text = resources.files("corral.data").joinpath("global_services.json").read_text()
+    text = resources.files("corral.spec.data").joinpath("global_services.json").read_text()
     return json.loads(text)["actions"]
 
 

@@ -49,11 +49,11 @@ for extra in (ROOT, ROOT / "bench", ROOT / "tests"):
 from fault_proxy import FaultPlan, FaultProxy  # noqa: E402
 from support import moto_server  # noqa: E402
 
-from corral import aws  # noqa: E402
-from corral import sweep as sweep_module  # noqa: E402
-from corral import verify as verify_module  # noqa: E402
-from corral.cli import main as corral_main  # noqa: E402
-from corral.findings import ERROR, PASS  # noqa: E402
+from corral.audit import aws  # noqa: E402
+from corral.audit import sweep as sweep_module  # noqa: E402
+from corral.audit import verify as verify_module  # noqa: E402
+from corral.audit.findings import ERROR, PASS  # noqa: E402
+from corral.cli.main import main as corral_main  # noqa: E402
 
 REACHABLE = "account-reachable"
 CALLER_MARKERS = ("(caller)",)

@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT / "policies"))
 import harness  # noqa: E402
 from google.protobuf import struct_pb2  # noqa: E402
 
-from corral import documents, packconfig, spec  # noqa: E402
+from corral.build import documents, packconfig  # noqa: E402
+from corral.spec import model as spec  # noqa: E402
 
 EXAMPLE = ROOT / "Pulumi.example.yaml"
 NOOP_MAIN = """

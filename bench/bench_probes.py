@@ -5,11 +5,11 @@ A ``moto_server`` on 127.0.0.1 (a free port, MOTO_EC2_LOAD_DEFAULT_AMIS=false) h
 FullAWSAccess and four corral documents (the example spec's region/protection and
 instance documents, and looser variants of both). The figures:
 
-- read: ``corral.explain.read_scp_chain`` over boto3 with ``endpoint_url`` (list_parents
+- read: ``corral.cli.explain.read_scp_chain`` over boto3 with ``endpoint_url`` (list_parents
   up to the root, list_policies_for_target and describe_policy per level);
-- decide: ``corral.evaluate.evaluate`` of every authorization of every probe the example
+- decide: ``corral.evaluate.engine.evaluate`` of every authorization of every probe the example
   spec implies for its ``workloads`` target, against that chain;
-- judge: ``corral.probes.judge`` of every probe with one shared decision cache (what
+- judge: ``corral.evaluate.probes.judge`` of every probe with one shared decision cache (what
   ``run_probes`` does per account: it stops at the first denied authorization and reuses
   decisions of identical authorizations, such as the image or subnet of launches in the
   same region).
@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 from support import best_of, moto_server  # noqa: E402
 
-from corral.documents import build_plan  # noqa: E402
-from corral.evaluate import evaluate  # noqa: E402
-from corral.explain import read_scp_chain  # noqa: E402
-from corral.probes import judge, probes_for, scope_for, spec_chain_ids  # noqa: E402
-from corral.spec import from_config  # noqa: E402
+from corral.build.documents import build_plan  # noqa: E402
+from corral.cli.explain import read_scp_chain  # noqa: E402
+from corral.evaluate.engine import evaluate  # noqa: E402
+from corral.evaluate.probes import judge, probes_for, scope_for, spec_chain_ids  # noqa: E402
+from corral.spec.model import from_config  # noqa: E402
 
 EXAMPLE = ROOT / "Pulumi.example.yaml"
 LOOSE = {

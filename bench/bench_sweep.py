@@ -47,9 +47,9 @@ sys.path.insert(0, str(ROOT))
 
 from support import moto_server, wait_ready  # noqa: E402
 
-from corral.aws import Connection  # noqa: E402
-from corral.spec import load_stack_file  # noqa: E402
-from corral.sweep import DEFAULT_WORKERS, Progress, sweep  # noqa: E402
+from corral.audit.aws import Connection  # noqa: E402
+from corral.audit.sweep import DEFAULT_WORKERS, Progress, sweep  # noqa: E402
+from corral.spec.model import load_stack_file  # noqa: E402
 
 ROLE = "OrganizationAccountAccessRole"
 CHAIN = 3  # ListAccounts -> AssumeRole -> DescribeRegions, before a member is swept

@@ -1,6 +1,6 @@
 """Pulumi components that deploy corral's plan, and the names they share.
 
-The components only wire resources from :mod:`corral.documents` output; every
+The components only wire resources from :mod:`corral.build.documents` output; every
 type token, output name and tag they use is defined here once.
 """
 
@@ -10,14 +10,14 @@ from collections.abc import Mapping
 
 import pulumi
 
-from corral import keys as K
+from corral.spec import keys as K
 
 # Type tokens of the component resources.
 ORGANIZATION_GUARDRAILS = "corral:index:OrganizationGuardrails"
 ACCOUNT_GUARDRAILS = "corral:index:AccountGuardrails"
 SPEND_GUARDRAILS = "corral:index:SpendGuardrails"
 
-# Document kinds produced by corral.documents, and the policy type they become.
+# Document kinds produced by corral.build.documents, and the policy type they become.
 SCP_KIND = K.SCP_KIND
 IAM_KIND = K.IAM_KIND
 SERVICE_CONTROL_POLICY = "SERVICE_CONTROL_POLICY"

@@ -1,6 +1,6 @@
 """SpendGuardrails: budgets, alert topic, billing and vCPU alarms, circuit breaker.
 
-A thin component: every parameter comes from :mod:`corral.spend`; this module
+A thin component: every parameter comes from :mod:`corral.build.spend_requests`; this module
 only maps those request parameters onto pulumi_aws resources. Each account
 ("site") gets one explicit provider per region it deploys into; member
 accounts are reached through providers that assume the configured role.
@@ -15,8 +15,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components import SERVICE_CONTROL_POLICY, SPEND_GUARDRAILS, collect, managed_tags
-from corral import keys as K
-from corral import spend as S
+from corral.build import spend_plan, spend_requests
+from corral.spec import keys as K
+from corral.spec import spend as spend_spec
 
 SESSION_NAME = "corral-spend"
 
@@ -25,8 +26,8 @@ SESSION_NAME = "corral-spend"
 class SpendGuardrailsArgs:
     """The arguments of :class:`SpendGuardrails`."""
 
-    spend: S.SpendSpec
-    """The validated spend section from ``corral.spend.parse``; its plan decides
+    spend: spend_spec.SpendSpec
+    """The validated spend section from ``corral.spec.spend.parse``; its plan decides
     every site, budget, alarm, forwarding rule and circuit breaker created."""
 
 
@@ -34,7 +35,7 @@ class SpendGuardrailsArgs:
 class _Site:
     """What one site's resources share while they are created."""
 
-    plan: S.SitePlan
+    plan: spend_plan.SitePlan
     providers: dict[str, aws.Provider]
     account: pulumi.Output[str]
     topic: aws.sns.Topic | None = None
@@ -51,7 +52,8 @@ class SpendGuardrails(pulumi.ComponentResource):
     """Everything spend detection deploys, for every site of the spend plan."""
 
     ids: pulumi.Output[dict[str, str]]
-    """Deployed ARNs keyed ``"<site>/<group>/<name>"``, for ``corral.spend.manifest_entries``."""
+    """Deployed ARNs keyed ``"<site>/<group>/<name>"``, for
+    ``corral.build.spend_requests.manifest_entries``."""
 
     def __init__(
         self, name: str, args: SpendGuardrailsArgs, opts: pulumi.ResourceOptions | None = None
@@ -60,7 +62,7 @@ class SpendGuardrails(pulumi.ComponentResource):
         self._label = name
         self._spend_spec = args.spend
         self._arns: dict[str, pulumi.Output[str]] = {}
-        for site in S.plan(args.spend):
+        for site in spend_plan.plan(args.spend):
             self._site(site)
         self.ids = collect(self._arns)
         self.register_outputs({"ids": self.ids})
@@ -73,7 +75,7 @@ class SpendGuardrails(pulumi.ComponentResource):
     def _rn(self, ctx: _Site, *parts: str) -> str:
         return "-".join((self._label, ctx.plan.key, *parts))
 
-    def _regional_providers(self, site: S.SitePlan) -> dict[str, aws.Provider]:
+    def _regional_providers(self, site: spend_plan.SitePlan) -> dict[str, aws.Provider]:
         roles = None
         if site.role_arn:
             roles = [aws.ProviderAssumeRoleArgs(role_arn=site.role_arn, session_name=SESSION_NAME)]
@@ -87,7 +89,7 @@ class SpendGuardrails(pulumi.ComponentResource):
             for region in site.regions
         }
 
-    def _account(self, site: S.SitePlan, provider: aws.Provider) -> pulumi.Output[str]:
+    def _account(self, site: spend_plan.SitePlan, provider: aws.Provider) -> pulumi.Output[str]:
         if site.account_id:
             return pulumi.Output.from_input(site.account_id)
         options = pulumi.InvokeOutputOptions(parent=self, provider=provider)
@@ -95,7 +97,7 @@ class SpendGuardrails(pulumi.ComponentResource):
 
     # ------------------------------------------------------------------ per site
 
-    def _site(self, site: S.SitePlan) -> None:
+    def _site(self, site: spend_plan.SitePlan) -> None:
         providers = self._regional_providers(site)
         ctx = _Site(site, providers, self._account(site, providers[site.home]))
         self._topic(ctx)
@@ -110,7 +112,7 @@ class SpendGuardrails(pulumi.ComponentResource):
 
     def _topic(self, ctx: _Site) -> None:
         spend, site = self._spend_spec, ctx.plan
-        request = S.topic_request(site)
+        request = spend_requests.topic_request(site)
         ctx.topic = aws.sns.Topic(
             self._rn(ctx, "topic"),
             name=request["Name"],
@@ -122,11 +124,11 @@ class SpendGuardrails(pulumi.ComponentResource):
             self._rn(ctx, "topic-policy"),
             arn=ctx.topic.arn,
             policy=pulumi.Output.all(ctx.topic.arn, ctx.account).apply(
-                lambda v: S.topic_policy(spend, site, v[0], v[1])
+                lambda v: spend_requests.topic_policy(spend, site, v[0], v[1])
             ),
             opts=self._opts(ctx.home),
         )
-        for sub in S.subscription_requests(spend, topic_arn=""):
+        for sub in spend_requests.subscription_requests(spend, topic_arn=""):
             digest = hashlib.sha256(sub["Endpoint"].encode()).hexdigest()[:8]
             aws.sns.TopicSubscription(
                 self._rn(ctx, sub["Protocol"], digest),
@@ -136,8 +138,10 @@ class SpendGuardrails(pulumi.ComponentResource):
                 opts=self._opts(ctx.home),
             )
 
-    def _budget(self, ctx: _Site, budget: S.BudgetPlan) -> aws.budgets.Budget:
-        request = S.budget_request(self._spend_spec, budget, account_id="", topic_arn="")
+    def _budget(self, ctx: _Site, budget: spend_plan.BudgetPlan) -> aws.budgets.Budget:
+        request = spend_requests.budget_request(
+            self._spend_spec, budget, account_id="", topic_arn=""
+        )
         body = request["Budget"]
         filters = [
             aws.budgets.BudgetCostFilterArgs(name=k, values=v)
@@ -172,8 +176,8 @@ class SpendGuardrails(pulumi.ComponentResource):
         self._arns[f"{ctx.plan.key}/budget/{budget.name}"] = resource.arn
         return resource
 
-    def _alarm(self, ctx: _Site, alarm: S.AlarmPlan) -> None:
-        request = S.alarm_request(alarm, topic_arn="topic" if alarm.direct else None)
+    def _alarm(self, ctx: _Site, alarm: spend_plan.AlarmPlan) -> None:
+        request = spend_requests.alarm_request(alarm, topic_arn="topic" if alarm.direct else None)
         resource = aws.cloudwatch.MetricAlarm(
             self._rn(ctx, "alarm", alarm.name),
             name=request["AlarmName"],
@@ -195,25 +199,27 @@ class SpendGuardrails(pulumi.ComponentResource):
         self._arns[f"{ctx.plan.key}/alarm/{alarm.name}"] = resource.arn
 
     def _forwarding(self, ctx: _Site) -> None:
-        spend, names = self._spend_spec, S.names(self._spend_spec)
+        spend, names = self._spend_spec, spend_plan.names(self._spend_spec)
         role = aws.iam.Role(
             self._rn(ctx, "forward-role"),
             name=names["forward_role"],
             path=K.IAM_PATH,
-            assume_role_policy=ctx.account.apply(S.forward_role_trust),
+            assume_role_policy=ctx.account.apply(spend_requests.forward_role_trust),
             tags=managed_tags(),
             opts=self._opts(ctx.home),
         )
         aws.iam.RolePolicy(
             self._rn(ctx, "forward-role-policy"),
             role=role.id,
-            policy=ctx.account.apply(lambda a: S.forward_role_policy(spend, a)),
+            policy=ctx.account.apply(lambda a: spend_requests.forward_role_policy(spend, a)),
             opts=self._opts(ctx.home),
         )
-        bus = ctx.account.apply(lambda a: S.bus_arn(spend, spend.region, a))
+        bus = ctx.account.apply(lambda a: spend_requests.bus_arn(spend, spend.region, a))
         for region in ctx.plan.forward_regions:
-            self._rule(ctx, S.forward_rule_request(spend), region, bus, role.arn)
-        self._rule(ctx, S.deliver_rule_request(spend), ctx.plan.home, ctx.topic.arn, None)
+            self._rule(ctx, spend_requests.forward_rule_request(spend), region, bus, role.arn)
+        self._rule(
+            ctx, spend_requests.deliver_rule_request(spend), ctx.plan.home, ctx.topic.arn, None
+        )
 
     def _rule(self, ctx: _Site, request: dict, region: str, target, role_arn) -> None:
         provider = ctx.providers[region]
@@ -236,8 +242,8 @@ class SpendGuardrails(pulumi.ComponentResource):
         self._arns[f"{ctx.plan.key}/rule/{request['Name']}@{region}"] = rule.arn
 
     def _breakers(self, ctx: _Site) -> None:
-        names = S.names(self._spend_spec)
-        content = S.deny_launch_policy(self._spend_spec)
+        names = spend_plan.names(self._spend_spec)
+        content = spend_requests.deny_launch_policy(self._spend_spec)
         description = "corral circuit breaker: denies new EC2 capacity; applied by a budget action."
         if ctx.plan.breakers[0].kind == "scp":
             deny = aws.organizations.Policy(
@@ -265,7 +271,7 @@ class SpendGuardrails(pulumi.ComponentResource):
             self._rn(ctx, "breaker-role"),
             name=names["breaker_role"],
             path=K.IAM_PATH,
-            assume_role_policy=ctx.account.apply(S.breaker_role_trust),
+            assume_role_policy=ctx.account.apply(spend_requests.breaker_role_trust),
             tags=managed_tags(),
             opts=self._opts(ctx.home),
         )
@@ -274,14 +280,16 @@ class SpendGuardrails(pulumi.ComponentResource):
                 self._rn(ctx, "breaker-grant", breaker.budget),
                 role=role.id,
                 policy=deny.arn.apply(
-                    lambda arn, b=breaker: S.breaker_role_policy(self._spend_spec, b, arn)
+                    lambda arn, b=breaker: spend_requests.breaker_role_policy(
+                        self._spend_spec, b, arn
+                    )
                 ),
                 opts=self._opts(ctx.home),
             )
             self._breaker(ctx, breaker, reference, role, grant)
 
-    def _breaker(self, ctx: _Site, breaker: S.BreakerPlan, reference, role, grant) -> None:
-        request = S.breaker_request(
+    def _breaker(self, ctx: _Site, breaker: spend_plan.BreakerPlan, reference, role, grant) -> None:
+        request = spend_requests.breaker_request(
             self._spend_spec, breaker, account_id="", role_arn="", policy_ref="", topic_arn=""
         )
         threshold = request["ActionThreshold"]

@@ -596,7 +596,8 @@ def _pack_config(args: argparse.Namespace) -> dict[str, Any]:
             raise HarnessError(
                 f"{args.policy_pack_config}: cannot be read as JSON ({exc})."
             ) from None
-    from corral import packconfig, spec  # noqa: PLC0415 (only needed without a config file)
+    from corral.build import packconfig  # noqa: PLC0415 (only needed without a config file)
+    from corral.spec import model as spec  # noqa: PLC0415 (only needed without a config file)
 
     try:
         return packconfig.pack_config(spec.load_stack_file(args.config), args.target)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from corral.aws import Connection, ReadError, WriteRefused, iam_action, is_read
+from corral.audit.aws import Connection, ReadError, WriteRefused, iam_action, is_read
 
 
 @pytest.mark.parametrize(
@@ -176,7 +176,7 @@ def test_iam_action_overrides() -> None:
 
 
 def test_clients_read_service_models_through_the_catalogs_loader() -> None:
-    from corral import catalog
+    from corral.spec import catalog
 
     catalog.instance_types()  # the spec reads the EC2 model for its instance types
     conn = Connection(region="us-east-1")

@@ -1,4 +1,4 @@
-"""corral.catalog: regions and instance types come from botocore, vCPUs from the data file."""
+"""corral.spec.catalog: regions and instance types come from botocore, vCPUs from the data file."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import botocore.session
 import pytest
 from moto import mock_aws
 
-from corral import catalog, catalog_refresh
+from corral.audit import catalog_refresh
+from corral.spec import catalog
 
 
 def test_regions_come_from_botocore():

@@ -28,12 +28,18 @@ from test_verify_support import (
     serve_budget_subscribers,
 )
 
-from corral import checks
-from corral.aws import IAM_ACTION_OVERRIDES, Connection, iam_action, is_read
-from corral.checks._base import SWEEP_ACCOUNT, SWEEP_REGION, VERIFY, SweepContext, VerifyContext
-from corral.documents import build_plan
-from corral.sweep import ORCHESTRATION_ACTIONS
-from corral.verify_cli import required_actions, required_policy
+from corral.audit import checks
+from corral.audit.aws import IAM_ACTION_OVERRIDES, Connection, iam_action, is_read
+from corral.audit.checks._base import (
+    SWEEP_ACCOUNT,
+    SWEEP_REGION,
+    VERIFY,
+    SweepContext,
+    VerifyContext,
+)
+from corral.audit.sweep import ORCHESTRATION_ACTIONS
+from corral.build.documents import build_plan
+from corral.cli.verify import required_actions, required_policy
 
 CHECKS_DIR = Path(checks.__file__).parent
 TESTS = Path(__file__).parent

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from corral import keys as K
-from corral.cli import main
+from corral.cli.main import main
+from corral.spec import keys as K
 
 
 def test_render_prints_valid_documents_within_limits(capsys):

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.conditions import (
+from corral.evaluate.conditions import (
     OPERATORS,
     ElementError,
     compile_condition,

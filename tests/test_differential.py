@@ -1,4 +1,4 @@
-"""Differential check of ``corral.evaluate`` against an independent reference evaluator.
+"""Differential check of ``corral.evaluate.engine`` against an independent reference evaluator.
 
 principalmapper's local policy simulation (the suggested oracle) does not import on
 Python 3.11 (``from collections import Mapping``), so the oracle is the deliberately
@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corral.evaluate import ALLOW, DENY, IMPLICIT_DENY, PolicyRef, Request, evaluate
+from corral.evaluate.engine import ALLOW, DENY, IMPLICIT_DENY, PolicyRef, Request, evaluate
 
 SETTINGS = settings(
     max_examples=800, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from corral import keys as K
-from corral.cli import build_parser
+from corral.cli.main import build_parser
+from corral.spec import keys as K
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -12,11 +12,9 @@ from collections.abc import Sequence
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from corral import catalog
-from corral import keys as K
-from corral.documents import BuildError, Plan, build_plan
-from corral.evaluate import ALLOW, PolicyRef, Request, evaluate
-from corral.probes import (
+from corral.build.documents import BuildError, Plan, build_plan
+from corral.evaluate.engine import ALLOW, PolicyRef, Request, evaluate
+from corral.evaluate.probes import (
     GLOBAL_CALLS,
     INCIDENT_TYPE,
     Scope,
@@ -30,7 +28,9 @@ from corral.probes import (
     spec_identity_policies,
     spec_scp_chain,
 )
-from corral.spec import Spec, SpecError, from_config
+from corral.spec import catalog
+from corral.spec import keys as K
+from corral.spec.model import Spec, SpecError, from_config
 
 SETTINGS = settings(
     max_examples=150,

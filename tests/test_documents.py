@@ -1,4 +1,4 @@
-"""corral.documents: golden documents, determinism, limits and packing."""
+"""corral.build.documents: golden documents, determinism, limits and packing."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from corral import catalog, documents
-from corral import keys as K
-from corral.documents import BuildError, build_plan, pack
-from corral.spec import from_config, load_stack_file
+from corral.build import documents
+from corral.build.documents import BuildError, build_plan, pack
+from corral.spec import catalog
+from corral.spec import keys as K
+from corral.spec.model import from_config, load_stack_file
 
 GOLDEN = Path(__file__).parent / "golden" / "example"
 UPDATE = os.environ.get("CORRAL_UPDATE_GOLDEN") == "1"

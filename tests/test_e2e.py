@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from corral import documents
+from corral.build import documents
 from examples.emulator import demo, server
 from examples.emulator.apply import apply_program
 

@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-import corral.evaluate
-from corral.evaluate import (
+import corral.evaluate.engine
+from corral.evaluate.engine import (
     ALLOW,
     DENY,
     IMPLICIT_DENY,
@@ -54,7 +54,7 @@ def applies(statement: dict, request: Request) -> bool:
 
 
 def test_module_docstring_example_runs():
-    assert doctest.testmod(corral.evaluate).failed == 0
+    assert doctest.testmod(corral.evaluate.engine).failed == 0
 
 
 # --------------------------------------------------------------------------- Action

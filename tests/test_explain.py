@@ -12,10 +12,9 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from corral import cli
-from corral.documents import build_plan
-from corral.evaluate import ALLOW, DENY, IMPLICIT_DENY, Decision, Reason, Request, evaluate
-from corral.explain import (
+from corral.build.documents import build_plan
+from corral.cli import main as cli
+from corral.cli.explain import (
     CommandError,
     compare_simulation,
     parse_context,
@@ -24,7 +23,8 @@ from corral.explain import (
     simulation_params,
     validate_simulation_params,
 )
-from corral.spec import load_stack_file
+from corral.evaluate.engine import ALLOW, DENY, IMPLICIT_DENY, Decision, Reason, Request, evaluate
+from corral.spec.model import load_stack_file
 from tests.conftest import EXAMPLE_STACK
 
 INSTANCE_W2 = "arn:aws:ec2:us-west-2:111122223333:instance/*"

@@ -8,7 +8,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from corral import findings as F
+from corral.audit import findings as F
+from corral.cli import errors as E
 
 SAMPLE = [
     F.Finding(
@@ -51,10 +52,10 @@ SAMPLE = [
 
 
 def test_exit_codes() -> None:
-    assert F.exit_code([]) == F.EXIT_OK
-    assert F.exit_code(SAMPLE[1:3]) == F.EXIT_OK
-    assert F.exit_code(SAMPLE[:3]) == F.EXIT_FAIL
-    assert F.exit_code(SAMPLE) == F.EXIT_ERROR
+    assert E.exit_code([]) == E.EXIT_OK
+    assert E.exit_code(SAMPLE[1:3]) == E.EXIT_OK
+    assert E.exit_code(SAMPLE[:3]) == E.EXIT_FAIL
+    assert E.exit_code(SAMPLE) == E.EXIT_ERROR
 
 
 def test_json_round_trip_is_sorted_and_stable(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Least privilege, proved with ``corral.evaluate``: the policy ``corral iam-policy``
+"""Least privilege, proved with ``corral.evaluate.engine``: the policy ``corral iam-policy``
 prints allows every action the checks declare and call, and nothing else."""
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from test_verify_support import (
     serve_budget_subscribers,
 )
 
-from corral import checks
-from corral.aws import Connection, iam_action, is_read
-from corral.cli import main as corral_main
-from corral.evaluate import ALLOW, IMPLICIT_DENY, PolicyRef, Request, evaluate
-from corral.sweep import sweep
-from corral.verify import verify
-from corral.verify_cli import required_actions, required_policy
+from corral.audit import checks
+from corral.audit.aws import Connection, iam_action, is_read
+from corral.audit.sweep import sweep
+from corral.audit.verify import verify
+from corral.cli.main import main as corral_main
+from corral.cli.verify import required_actions, required_policy
+from corral.evaluate.engine import ALLOW, IMPLICIT_DENY, PolicyRef, Request, evaluate
 
 ROLE = "OrganizationAccountAccessRole"
 MEMBER_ROLE = f"arn:aws:iam::222233334444:role/{ROLE}"

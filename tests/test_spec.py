@@ -1,4 +1,4 @@
-"""corral.spec: one test per error class, asserting the exact message."""
+"""corral.spec.model: one test per error class, asserting the exact message."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from corral import keys as K
-from corral.spec import InstanceRule, SpecError, from_config, load_stack_file
+from corral.spec import keys as K
+from corral.spec.model import InstanceRule, SpecError, from_config, load_stack_file
 
 BASE = {
     "aws:region": "us-east-1",

@@ -11,10 +11,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corral import catalog, documents
-from corral import keys as K
-from corral.cli import main
-from corral.spec import SpecError, from_config
+from corral.build import documents
+from corral.cli.main import main
+from corral.spec import catalog
+from corral.spec import keys as K
+from corral.spec.model import SpecError, from_config
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

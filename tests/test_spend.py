@@ -1,4 +1,5 @@
-"""corral.spend: parsing and validation, quota classes, the plan and the request builders."""
+"""Spend detection: parsing and validation (corral.spec.spend), quota classes, the plan
+(corral.build.spend_plan) and the request builders (corral.build.spend_requests)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,20 @@ import json
 
 import pytest
 
-from corral import catalog
-from corral import keys as K
-from corral import spend as S
-from corral.spec import SpecError
+from corral.build import spend_plan, spend_requests
+from corral.spec import catalog
+from corral.spec import keys as K
+from corral.spec import spend as spend_spec
+from corral.spec.model import SpecError
 
 EMAIL = {"emails": ["ops@example.com"]}
 MEMBERS = ("111111111111", "222222222222")
 
 
 def parse(values, mode="account", region="us-east-1", accounts=(), **extra):
-    return S.parse(values, mode=mode, partition="aws", region=region, account_ids=accounts, **extra)
+    return spend_spec.parse(
+        values, mode=mode, partition="aws", region=region, account_ids=accounts, **extra
+    )
 
 
 def error(values, **kwargs) -> str:
@@ -29,14 +33,14 @@ def error(values, **kwargs) -> str:
 
 
 def test_reserved_keys_are_the_ones_the_spec_reserves():
-    assert S.SPEND_KEYS == K.SPEND_KEYS
+    assert spend_spec.SPEND_KEYS == K.SPEND_KEYS
 
 
 def test_no_spend_key_means_spend_detection_is_off():
     spend = parse({})
     assert spend.enabled is False
-    assert S.plan(spend) == ()
-    assert S.manifest_entries(spend)["enabled"] is False
+    assert spend_plan.plan(spend) == ()
+    assert spend_requests.manifest_entries(spend)["enabled"] is False
 
 
 def test_defaults_with_only_an_email():
@@ -61,7 +65,7 @@ def test_values_may_be_json_text_as_pulumi_hands_them_to_programs():
         }
     )
     assert spend.limit == 250.0
-    assert spend.notifications == (S.Notification("ACTUAL", 90.0),)
+    assert spend.notifications == (spend_spec.Notification("ACTUAL", 90.0),)
 
 
 # --------------------------------------------------------------------------- validation (issue)
@@ -205,8 +209,8 @@ def test_organization_breaker_needs_the_management_deployment():
 
 def test_every_catalog_instance_type_has_an_on_demand_class_or_is_dedicated_host_only():
     for instance_type in catalog.instance_types():
-        cls = S.quota_class(instance_type)
-        assert cls in S.vcpu_classes() or catalog.family(instance_type).startswith("mac")
+        cls = spend_spec.quota_class(instance_type)
+        assert cls in spend_spec.vcpu_classes() or catalog.family(instance_type).startswith("mac")
 
 
 @pytest.mark.parametrize(
@@ -220,11 +224,11 @@ def test_every_catalog_instance_type_has_an_on_demand_class_or_is_dedicated_host
     ],
 )  # fmt: skip
 def test_quota_class_of_instance_types(instance_type, expected):
-    assert S.quota_class(instance_type) == expected
+    assert spend_spec.quota_class(instance_type) == expected
 
 
 def test_derived_classes_are_the_ten_on_demand_quotas():
-    assert S.vcpu_classes() == (
+    assert spend_spec.vcpu_classes() == (
         "DL", "F", "G", "HPC", "HighMem", "Inf", "P", "Standard", "Trn", "X"
     )  # fmt: skip
 
@@ -234,7 +238,7 @@ def test_derived_classes_are_the_ten_on_demand_quotas():
 
 def test_account_plan_has_one_site_with_every_alarm():
     spend = parse({"notifications": EMAIL}, region="eu-west-1")
-    [site] = S.plan(spend)
+    [site] = spend_plan.plan(spend)
     assert site.key == "account" and site.account_id is None and site.role_arn is None
     assert [b.name for b in site.budgets] == ["corral-monthly"]
     assert len(site.alarms) == 1 + 36 * 10
@@ -244,7 +248,7 @@ def test_account_plan_has_one_site_with_every_alarm():
 
 def test_home_in_us_east_1_needs_no_forwarding_for_billing():
     spend = parse({"notifications": EMAIL, "alarms": {"vcpu": {"enabled": False}}})
-    [site] = S.plan(spend)
+    [site] = spend_plan.plan(spend)
     assert [a.name for a in site.alarms] == ["corral-spend-billing"]
     assert site.alarms[0].direct is True
     assert site.forward_regions == ()
@@ -252,7 +256,7 @@ def test_home_in_us_east_1_needs_no_forwarding_for_billing():
 
 def test_organization_member_plan_assumes_the_member_role():
     values = {"notifications": EMAIL, "budgets": {"memberRole": "CorralSpend"}}
-    sites = S.plan(parse(values, mode="organization", accounts=MEMBERS))
+    sites = spend_plan.plan(parse(values, mode="organization", accounts=MEMBERS))
     assert [s.key for s in sites] == ["management", *MEMBERS]
     assert sites[1].role_arn == "arn:aws:iam::111111111111:role/CorralSpend"
     assert [b.name for b in sites[1].budgets] == ["corral-monthly"]
@@ -262,10 +266,12 @@ def test_organization_member_plan_assumes_the_member_role():
 
 def test_name_prefix_reaches_every_name():
     spend = parse({"notifications": EMAIL}, name_prefix="guard")
-    [site] = S.plan(spend)
+    [site] = spend_plan.plan(spend)
     assert site.topic == "guard-spend-alerts"
     assert all(a.name.startswith("guard-spend-") for a in site.alarms)
-    assert json.loads(S.alarm_pattern(spend))["detail"]["alarmName"] == [{"prefix": "guard-spend-"}]
+    assert json.loads(spend_requests.alarm_pattern(spend))["detail"]["alarmName"] == [
+        {"prefix": "guard-spend-"}
+    ]
 
 
 # --------------------------------------------------------------------------- requests
@@ -274,8 +280,10 @@ def test_name_prefix_reaches_every_name():
 def test_budget_request_with_linked_account_filter():
     values = {"notifications": EMAIL, "budgets": {"deployment": "management", "limit": 50}}
     spend = parse(values, mode="organization", accounts=MEMBERS)
-    budget = S.plan(spend)[0].budgets[1]
-    request = S.budget_request(spend, budget, "999999999999", "arn:aws:sns:us-east-1:9:t")
+    budget = spend_plan.plan(spend)[0].budgets[1]
+    request = spend_requests.budget_request(
+        spend, budget, "999999999999", "arn:aws:sns:us-east-1:9:t"
+    )
     assert request["Budget"] == {
         "BudgetName": "corral-111111111111",
         "BudgetLimit": {"Amount": "50.00", "Unit": "USD"},
@@ -291,8 +299,8 @@ def test_budget_request_with_linked_account_filter():
 
 def test_deny_launch_policy_is_deterministic_and_exempts_break_glass():
     spend = parse({"notifications": EMAIL}, exempt_principals=["arn:aws:iam::*:role/bg"])
-    text = S.deny_launch_policy(spend)
-    assert text == S.deny_launch_policy(spend)
+    text = spend_requests.deny_launch_policy(spend)
+    assert text == spend_requests.deny_launch_policy(spend)
     [statement] = json.loads(text)["Statement"]
     assert statement["Effect"] == "Deny"
     assert statement["Action"] == sorted(statement["Action"])
@@ -308,9 +316,9 @@ def test_scp_breaker_role_policy_is_least_privilege():
         "circuitBreaker": {"enabled": True},
     }
     spend = parse(values, mode="organization", accounts=MEMBERS)
-    breaker = S.plan(spend)[0].breakers[0]
+    breaker = spend_plan.plan(spend)[0].breakers[0]
     document = json.loads(
-        S.breaker_role_policy(spend, breaker, "arn:aws:organizations::9:policy/p")
+        spend_requests.breaker_role_policy(spend, breaker, "arn:aws:organizations::9:policy/p")
     )
     assert document["Statement"] == [
         {
@@ -328,7 +336,7 @@ def test_scp_breaker_role_policy_is_least_privilege():
 def test_manifest_lists_every_budget_alarm_and_topic_with_ids():
     spend = parse({"notifications": EMAIL}, region="eu-west-1")
     ids = {"account/topic/corral-spend-alerts": "arn:aws:sns:eu-west-1:1:corral-spend-alerts"}
-    manifest = S.manifest_entries(spend, ids)
+    manifest = spend_requests.manifest_entries(spend, ids)
     assert manifest["topics"] == [
         {"site": "account", "accountId": None, "name": "corral-spend-alerts",
          "region": "eu-west-1", "id": ids["account/topic/corral-spend-alerts"]}
@@ -345,7 +353,7 @@ def test_render_shows_classes_regions_and_the_breaker_policy():
         {"notifications": EMAIL, "circuitBreaker": {"enabled": True}},
         principals={"roles": ["Admin"]},
     )
-    view = S.render(spend)
+    view = spend_requests.render(spend)
     assert view["vcpuClasses"][0] == "DL/OnDemand"
     assert len(view["regions"]) == 36
     assert view["circuitBreakerPolicy"]["Statement"][0]["Sid"] == "CorralCircuitBreakerDenyLaunch"
@@ -360,9 +368,11 @@ def test_spend_example_stack_parses():
 
     config = yaml.safe_load((ROOT / "Pulumi.spend-example.yaml").read_text())["config"]
     values = {
-        k.split(":", 1)[1]: v for k, v in config.items() if k.split(":", 1)[1] in S.SPEND_KEYS
+        k.split(":", 1)[1]: v
+        for k, v in config.items()
+        if k.split(":", 1)[1] in spend_spec.SPEND_KEYS
     }
-    assert sorted(values) == sorted(S.SPEND_KEYS)
+    assert sorted(values) == sorted(spend_spec.SPEND_KEYS)
     spend = parse(
         values,
         region=config["aws:region"],
@@ -371,5 +381,5 @@ def test_spend_example_stack_parses():
     )
     assert spend.limit == 200.0 and spend.breaker and spend.https
     assert dict(spend.vcpu_thresholds)["Standard"] == 32
-    [site] = S.plan(spend)
+    [site] = spend_plan.plan(spend)
     assert [b.budget for b in site.breakers] == ["corral-monthly"]

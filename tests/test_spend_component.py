@@ -2,7 +2,7 @@
 
 Every budget, notification, subscriber, topic policy, alarm (one per region per
 On-Demand class), forwarding rule and circuit breaker is asserted against the
-parameters corral.spend builds.
+parameters corral.build.spend_requests builds.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import pulumi
 import pytest
 
 from components.spend import SPEND_GUARDRAILS, SpendGuardrails, SpendGuardrailsArgs
-from corral import catalog
-from corral import spend as S
+from corral.build import spend_plan, spend_requests
+from corral.spec import catalog
+from corral.spec import spend as spend_spec
 
 DEPLOYER = "999999999999"
 MEMBERS = ("111111111111", "222222222222")
@@ -38,7 +39,7 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 SCP = "aws:organizations/policy:Policy"
 IAM_POLICY = "aws:iam/policy:Policy"
 REGIONS = catalog.regions("aws")
-CLASSES = S.vcpu_classes()
+CLASSES = spend_spec.vcpu_classes()
 
 
 @dataclass
@@ -126,7 +127,7 @@ def mocks():
     return recorder
 
 
-def deploy(spend: S.SpendSpec) -> dict:
+def deploy(spend: spend_spec.SpendSpec) -> dict:
     box: dict[str, Any] = {}
 
     @pulumi.runtime.test
@@ -138,20 +139,20 @@ def deploy(spend: S.SpendSpec) -> dict:
     return box["ids"]
 
 
-def account_spend(**values) -> S.SpendSpec:
+def account_spend(**values) -> spend_spec.SpendSpec:
     base = {
         "notifications": {"emails": EMAILS, "https": [HOOK]},
         "budgets": {"limit": 200},
         "circuitBreaker": {"enabled": True, "threshold": 150},
     }
-    return S.parse(
+    return spend_spec.parse(
         {**base, **values}, mode="account", partition="aws", region="eu-west-1", account_ids=(),
         exempt_principals=["arn:aws:iam::*:role/corral-break-glass"],
         principals={"groups": ["developers"], "users": ["ci"], "roles": []},
     )  # fmt: skip
 
 
-def org_spend(deployment: str) -> S.SpendSpec:
+def org_spend(deployment: str) -> spend_spec.SpendSpec:
     values: dict[str, Any] = {
         "notifications": {"emails": EMAILS},
         "budgets": {"limit": 300, "deployment": deployment},
@@ -159,7 +160,7 @@ def org_spend(deployment: str) -> S.SpendSpec:
     }
     if deployment == "management":
         values["circuitBreaker"] = {"enabled": True, "approval": "manual"}
-    return S.parse(values, mode="organization", partition="aws", region="us-east-1",
+    return spend_spec.parse(values, mode="organization", partition="aws", region="us-east-1",
                    account_ids=MEMBERS)  # fmt: skip
 
 
@@ -179,7 +180,9 @@ def test_account_mode_topic_policy_and_subscriptions(mocks):
     [topic_policy] = mocks.of(TOPIC_POLICY)
     assert topic_policy.inputs["arn"] == arn
     document = policy(topic_policy)
-    assert document == json.loads(S.topic_policy(spend, S.plan(spend)[0], arn, DEPLOYER))
+    assert document == json.loads(
+        spend_requests.topic_policy(spend, spend_plan.plan(spend)[0], arn, DEPLOYER)
+    )
     by_sid = {s["Sid"]: s for s in document["Statement"]}
     assert sorted(by_sid) == [
         "CorralBudgetsPublish",
@@ -289,7 +292,7 @@ def test_account_mode_circuit_breaker_applies_an_iam_policy(mocks):
     deploy(spend)
     [deny] = mocks.of(IAM_POLICY)
     assert deny.inputs["name"] == "corral-circuit-breaker"
-    assert deny.inputs["policy"] == S.deny_launch_policy(spend)
+    assert deny.inputs["policy"] == spend_requests.deny_launch_policy(spend)
     statement = policy(deny)["Statement"][0]
     assert "ec2:RunInstances" in statement["Action"]
     assert statement["Condition"] == {
@@ -365,7 +368,7 @@ def test_organization_management_deployment_linked_account_budgets_and_scp_break
         assert budget.inputs["accountId"] == DEPLOYER
     [scp] = mocks.of(SCP)
     assert scp.inputs["type"] == "SERVICE_CONTROL_POLICY"
-    assert scp.inputs["content"] == S.deny_launch_policy(spend)
+    assert scp.inputs["content"] == spend_requests.deny_launch_policy(spend)
     actions = sorted(mocks.of(ACTION), key=lambda a: a.inputs["budgetName"])
     assert scp.id.startswith("p-")
     assert [a.inputs["definition"] for a in actions] == [
@@ -401,6 +404,8 @@ def test_organization_billing_alarms_use_linked_accounts_and_vcpu_alarms_every_a
 
 
 def test_spend_detection_off_creates_only_the_component(mocks):
-    spend = S.parse({}, mode="account", partition="aws", region="us-east-1", account_ids=())
+    spend = spend_spec.parse(
+        {}, mode="account", partition="aws", region="us-east-1", account_ids=()
+    )
     assert deploy(spend) == {}
     assert [m.type for m in mocks.made] == [SPEND_GUARDRAILS]

@@ -1,4 +1,5 @@
-"""The requests corral.spend builds are valid AWS API calls: created in moto, read back.
+"""The requests corral.build.spend_requests builds are valid AWS API calls: created in moto,
+read back.
 
 boto3 validates every parameter against botocore's service model before a call
 leaves the client, so each call below is also a model check. Moto implements
@@ -17,8 +18,9 @@ import pytest
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from corral import catalog
-from corral import spend as S
+from corral.build import spend_plan, spend_requests
+from corral.spec import catalog
+from corral.spec import spend as spend_spec
 
 EMAILS = ["ops@example.com", "finance@example.com"]
 HOOK = "https://hooks.example.com/aws"
@@ -33,8 +35,8 @@ def aws(monkeypatch):
         yield boto3.session.Session()
 
 
-def account_spend() -> S.SpendSpec:
-    return S.parse(
+def account_spend() -> spend_spec.SpendSpec:
+    return spend_spec.parse(
         {
             "notifications": {"emails": EMAILS, "https": [HOOK]},
             "budgets": {"limit": 200},
@@ -55,17 +57,17 @@ def validate(service: str, operation: str, params: dict) -> None:
 
 def create_topic(aws, spend, site, account):
     sns = aws.client("sns", region_name=site.home)
-    arn = sns.create_topic(**S.topic_request(site))["TopicArn"]
-    policy = S.topic_policy(spend, site, arn, account)
+    arn = sns.create_topic(**spend_requests.topic_request(site))["TopicArn"]
+    policy = spend_requests.topic_policy(spend, site, arn, account)
     sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=policy)
-    for request in S.subscription_requests(spend, arn):
+    for request in spend_requests.subscription_requests(spend, arn):
         sns.subscribe(**request)
     return sns, arn, policy
 
 
 def test_topic_policy_and_subscriptions_round_trip(aws):
     spend = account_spend()
-    [site] = S.plan(spend)
+    [site] = spend_plan.plan(spend)
     account = aws.client("sts", region_name=HOME).get_caller_identity()["Account"]
     sns, arn, policy = create_topic(aws, spend, site, account)
     assert arn == f"arn:aws:sns:{HOME}:{account}:corral-spend-alerts"
@@ -81,12 +83,12 @@ def test_topic_policy_and_subscriptions_round_trip(aws):
 
 def test_budget_and_notifications_round_trip(aws):
     spend = account_spend()
-    [site] = S.plan(spend)
+    [site] = spend_plan.plan(spend)
     account = aws.client("sts", region_name=HOME).get_caller_identity()["Account"]
     _, topic, _ = create_topic(aws, spend, site, account)
     budgets = aws.client("budgets", region_name="us-east-1")
     [budget] = site.budgets
-    request = S.budget_request(spend, budget, account, topic)
+    request = spend_requests.budget_request(spend, budget, account, topic)
     budgets.create_budget(**request)
     stored = budgets.describe_budget(AccountId=account, BudgetName=budget.name)["Budget"]
     assert stored["BudgetName"] == "corral-monthly"
@@ -108,14 +110,14 @@ def test_budget_and_notifications_round_trip(aws):
 
 def test_linked_account_budget_round_trip(aws):
     values = {"notifications": {"emails": EMAILS}, "budgets": {"deployment": "management"}}
-    spend = S.parse(values, mode="organization", partition="aws", region="us-east-1",
+    spend = spend_spec.parse(values, mode="organization", partition="aws", region="us-east-1",
                     account_ids=["111111111111"])  # fmt: skip
-    management = S.plan(spend)[0]
+    management = spend_plan.plan(spend)[0]
     account = aws.client("sts", region_name="us-east-1").get_caller_identity()["Account"]
     _, topic, _ = create_topic(aws, spend, management, account)
     budgets = aws.client("budgets", region_name="us-east-1")
     for budget in management.budgets:
-        budgets.create_budget(**S.budget_request(spend, budget, account, topic))
+        budgets.create_budget(**spend_requests.budget_request(spend, budget, account, topic))
     stored = budgets.describe_budgets(AccountId=account)["Budgets"]
     by_name = {b["BudgetName"]: b for b in stored}
     assert sorted(by_name) == ["corral-111111111111", "corral-organization"]
@@ -124,12 +126,12 @@ def test_linked_account_budget_round_trip(aws):
 
 def test_every_alarm_round_trips_in_its_region(aws):
     spend = account_spend()
-    [site] = S.plan(spend)
+    [site] = spend_plan.plan(spend)
     account = aws.client("sts", region_name=HOME).get_caller_identity()["Account"]
     _, topic, _ = create_topic(aws, spend, site, account)
     by_region: dict[str, list[dict]] = {}
     for alarm in site.alarms:
-        by_region.setdefault(alarm.region, []).append(S.alarm_request(alarm, topic))
+        by_region.setdefault(alarm.region, []).append(spend_requests.alarm_request(alarm, topic))
     assert sorted(by_region) == sorted(catalog.regions("aws"))
     for region, requests in by_region.items():
         cloudwatch = aws.client("cloudwatch", region_name=region)
@@ -156,24 +158,24 @@ def test_every_alarm_round_trips_in_its_region(aws):
 
 def test_forwarding_rules_targets_and_role_round_trip(aws):
     spend = account_spend()
-    [site] = S.plan(spend)
+    [site] = spend_plan.plan(spend)
     account = aws.client("sts", region_name=HOME).get_caller_identity()["Account"]
     _, topic, _ = create_topic(aws, spend, site, account)
     iam = aws.client("iam", region_name="us-east-1")
-    names = S.names(spend)
+    names = spend_plan.names(spend)
     role = iam.create_role(
         RoleName=names["forward_role"], Path="/corral/",
-        AssumeRolePolicyDocument=S.forward_role_trust(account),
+        AssumeRolePolicyDocument=spend_requests.forward_role_trust(account),
     )["Role"]  # fmt: skip
     iam.put_role_policy(
         RoleName=names["forward_role"], PolicyName="forward",
-        PolicyDocument=S.forward_role_policy(spend, account),
+        PolicyDocument=spend_requests.forward_role_policy(spend, account),
     )  # fmt: skip
     for region in site.forward_regions[:3]:
         events = aws.client("events", region_name=region)
-        request = S.forward_rule_request(spend)
+        request = spend_requests.forward_rule_request(spend)
         events.put_rule(**request)
-        bus = S.bus_arn(spend, HOME, account)
+        bus = spend_requests.bus_arn(spend, HOME, account)
         events.put_targets(
             Rule=request["Name"], Targets=[{"Id": "home", "Arn": bus, "RoleArn": role["Arn"]}]
         )
@@ -182,37 +184,39 @@ def test_forwarding_rules_targets_and_role_round_trip(aws):
         [target] = events.list_targets_by_rule(Rule=request["Name"])["Targets"]
         assert target["Arn"] == bus
     events = aws.client("events", region_name=HOME)
-    deliver = S.deliver_rule_request(spend)
+    deliver = spend_requests.deliver_rule_request(spend)
     arn = events.put_rule(**deliver)["RuleArn"]
-    assert arn == S.rule_arn(spend, HOME, account, names["deliver_rule"])
+    assert arn == spend_requests.rule_arn(spend, HOME, account, names["deliver_rule"])
     events.put_targets(Rule=deliver["Name"], Targets=[{"Id": "topic", "Arn": topic}])
     assert events.list_targets_by_rule(Rule=deliver["Name"])["Targets"][0]["Arn"] == topic
 
 
 def test_circuit_breaker_policy_role_and_action(aws):
     spend = account_spend()
-    [site] = S.plan(spend)
+    [site] = spend_plan.plan(spend)
     account = aws.client("sts", region_name=HOME).get_caller_identity()["Account"]
     _, topic, _ = create_topic(aws, spend, site, account)
     iam = aws.client("iam", region_name="us-east-1")
-    names = S.names(spend)
+    names = spend_plan.names(spend)
     deny = iam.create_policy(
         PolicyName=names["breaker_policy"], Path="/corral/",
-        PolicyDocument=S.deny_launch_policy(spend),
+        PolicyDocument=spend_requests.deny_launch_policy(spend),
     )["Policy"]  # fmt: skip
     role = iam.create_role(
         RoleName=names["breaker_role"], Path="/corral/",
-        AssumeRolePolicyDocument=S.breaker_role_trust(account),
+        AssumeRolePolicyDocument=spend_requests.breaker_role_trust(account),
     )["Role"]  # fmt: skip
     [breaker] = site.breakers
-    grant = S.breaker_role_policy(spend, breaker, deny["Arn"])
+    grant = spend_requests.breaker_role_policy(spend, breaker, deny["Arn"])
     iam.put_role_policy(RoleName=names["breaker_role"], PolicyName="apply", PolicyDocument=grant)
     stored = iam.get_role_policy(RoleName=names["breaker_role"], PolicyName="apply")
     assert stored["PolicyDocument"] == json.loads(grant)
     version = iam.get_policy_version(PolicyArn=deny["Arn"], VersionId=deny["DefaultVersionId"])
-    assert version["PolicyVersion"]["Document"] == json.loads(S.deny_launch_policy(spend))
+    assert version["PolicyVersion"]["Document"] == json.loads(
+        spend_requests.deny_launch_policy(spend)
+    )
     # Moto has no budget-action API: check the request against CreateBudgetAction's model.
-    request = S.breaker_request(
+    request = spend_requests.breaker_request(
         spend, breaker, account_id=account, role_arn=role["Arn"], policy_ref=deny["Arn"],
         topic_arn=topic,
     )  # fmt: skip
@@ -228,10 +232,10 @@ def test_scp_circuit_breaker_request_is_valid():
         "budgets": {"deployment": "management"},
         "circuitBreaker": {"enabled": True, "approval": "manual"},
     }
-    spend = S.parse(values, mode="organization", partition="aws", region="us-east-1",
+    spend = spend_spec.parse(values, mode="organization", partition="aws", region="us-east-1",
                     account_ids=["111111111111"])  # fmt: skip
-    [breaker] = S.plan(spend)[0].breakers
-    request = S.breaker_request(
+    [breaker] = spend_plan.plan(spend)[0].breakers
+    request = spend_requests.breaker_request(
         spend, breaker, account_id="999999999999",
         role_arn="arn:aws:iam::999999999999:role/corral/corral-circuit-breaker",
         policy_ref="p-abcd1234", topic_arn="arn:aws:sns:us-east-1:999999999999:corral-spend-alerts",

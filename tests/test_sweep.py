@@ -20,9 +20,10 @@ from test_verify_support import (
     org_stack,
 )
 
-from corral import findings as F
-from corral.aws import Connection
-from corral.sweep import Progress, services, sweep
+from corral.audit import findings as F
+from corral.audit.aws import Connection
+from corral.audit.sweep import Progress, services, sweep
+from corral.cli import errors as E
 
 REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1"]
 
@@ -112,7 +113,7 @@ def test_assume_role_denied_is_an_error_for_that_account(aws: None, tmp_path: Pa
     assert "sts:AssumeRole failed" in error.message and "AccessDenied" in error.message
     assert not [f for f in found if f.account == org.test and f.status == F.PASS]
     assert {f.account for f in by(found, "vcpu-totals")} == {org.management, org.dev}
-    assert F.exit_code(found) == F.EXIT_ERROR
+    assert E.exit_code(found) == E.EXIT_ERROR
 
 
 def test_throttled_region_is_an_error_after_retries(aws: None, tmp_path: Path) -> None:

@@ -19,11 +19,12 @@ from test_verify_support import (
     org_stack,
 )
 
-from corral import findings as F
-from corral.aws import Connection
-from corral.documents import build_plan
-from corral.manifest import build_manifest
-from corral.verify import ManifestError, verify
+from corral.audit import findings as F
+from corral.audit.aws import Connection
+from corral.audit.verify import ManifestError, verify
+from corral.build.documents import build_plan
+from corral.build.manifest import build_manifest
+from corral.cli import errors as E
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_guarded_org_passes(org_case) -> None:
     org, spec = org_case
     found = run(spec)
     assert failures(found) == []
-    assert F.exit_code(found) == F.EXIT_OK
+    assert E.exit_code(found) == E.EXIT_OK
     checks = {f.check for f in found}
     assert checks == {
         "scp-policy-type-enabled",
@@ -79,7 +80,7 @@ def test_guardrail_attached_fails_when_detached_from_one_ou(org_case) -> None:
     assert f"corral-workloads is not attached at OU workloads ({org.workloads})" in (
         unreached.message
     )
-    assert F.exit_code(found) == F.EXIT_FAIL
+    assert E.exit_code(found) == E.EXIT_FAIL
 
 
 def test_guardrail_reaches_accounts_fails_for_an_account_moved_out(org_case) -> None:
@@ -270,7 +271,7 @@ def test_access_denied_read_is_an_error_not_a_pass(org_case) -> None:
         "OrganizationAccountAccessRole (or the caller) the actions printed by "
         "`corral iam-policy` and run it again."
     )
-    assert F.exit_code(found) == F.EXIT_ERROR
+    assert E.exit_code(found) == E.EXIT_ERROR
 
 
 def test_manifest_ids_are_used_and_a_foreign_manifest_is_refused(org_case) -> None:

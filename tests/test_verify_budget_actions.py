@@ -31,13 +31,14 @@ from test_verify_support import (
     serve_budget_actions,
 )
 
-from corral import checks
-from corral import findings as F
-from corral import spend as S
-from corral.aws import Connection
-from corral.checks._base import VerifyContext
-from corral.documents import build_plan
-from corral.verify import run_check
+from corral.audit import checks
+from corral.audit import findings as F
+from corral.audit.aws import Connection
+from corral.audit.checks._base import VerifyContext
+from corral.audit.verify import run_check
+from corral.build import spend_requests
+from corral.build.documents import build_plan
+from corral.cli import errors as E
 from examples.emulator import server
 
 BUDGET = "corral-monthly"
@@ -132,7 +133,7 @@ def test_budget_actions_fails_when_the_action_is_deleted(account: dict) -> None:
 
 
 def test_budget_actions_fails_when_the_deny_policy_is_edited(account: dict) -> None:
-    document = json.loads(S.deny_launch_policy(account["spec"].spend))
+    document = json.loads(spend_requests.deny_launch_policy(account["spec"].spend))
     document["Statement"][0]["Action"].remove("ec2:RunInstances")
     client("iam").create_policy_version(
         PolicyArn=account["policy"], PolicyDocument=json.dumps(document), SetAsDefault=True
@@ -165,7 +166,7 @@ def test_budget_actions_read_failure_is_an_error(account: dict) -> None:
         "AccessDeniedException: not authorised; grant the role OrganizationAccountAccessRole "
         "(or the caller) the actions printed by `corral iam-policy` and run it again."
     )
-    assert F.exit_code([error]) == F.EXIT_ERROR
+    assert E.exit_code([error]) == E.EXIT_ERROR
 
 
 def test_budget_actions_checks_the_scp_breaker_of_each_account(aws: None, tmp_path: Path) -> None:

@@ -23,13 +23,13 @@ from test_verify_support import (
     statement,
 )
 
-from corral import checks
-from corral import findings as F
-from corral.aws import Connection
-from corral.checks._base import VerifyContext
-from corral.documents import build_plan
-from corral.probes import run_probes
-from corral.verify import run_check, verify
+from corral.audit import checks
+from corral.audit import findings as F
+from corral.audit.aws import Connection
+from corral.audit.checks._base import VerifyContext
+from corral.audit.verify import run_check, verify
+from corral.build.documents import build_plan
+from corral.evaluate.probes import run_probes
 
 CHECK = "guardrail-effects"
 [EFFECTS] = [c for c in checks.REGISTRY if c.id == CHECK]

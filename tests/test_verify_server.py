@@ -23,8 +23,8 @@ from test_verify_support import (
     org_stack,
 )
 
-from corral import findings as F
-from corral.verify_cli import register
+from corral.cli import errors as E
+from corral.cli.verify import register
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from support import moto_server
@@ -68,12 +68,12 @@ def test_verify_org_through_the_server_then_detached(endpoint: str, tmp_path: Pa
         "--output",
         str(out),
     )
-    assert corral(*args) == F.EXIT_OK
+    assert corral(*args) == E.EXIT_OK
     assert json.loads(out.read_text())["summary"]["FAIL"] == 0
     client("organizations", endpoint).detach_policy(
         PolicyId=ids["corral-workloads"], TargetId=org.workloads
     )
-    assert corral(*args) == F.EXIT_FAIL
+    assert corral(*args) == E.EXIT_FAIL
     failed = [f for f in json.loads(out.read_text())["findings"] if f["status"] == "FAIL"]
     assert {f["check"] for f in failed} == {
         "guardrail-attached",
@@ -111,7 +111,7 @@ def test_verify_account_mode_role_without_policy(endpoint: str, tmp_path: Path) 
         "--output",
         str(out),
     )
-    assert code == F.EXIT_FAIL
+    assert code == E.EXIT_FAIL
     results = json.loads(out.read_text())["runs"][0]["results"]
     [bad] = [r for r in results if r["kind"] == "fail"]
     assert bad["ruleId"] == "principals-covered"
@@ -137,7 +137,7 @@ def test_sweep_finds_the_incident_through_the_server(endpoint: str, tmp_path: Pa
         *INCIDENT,
         "eu-west-1",
     )
-    assert code == F.EXIT_FAIL
+    assert code == E.EXIT_FAIL
     totals = {
         f["region"]: f["details"]["instances"]
         for f in json.loads(out.read_text())["findings"]
@@ -159,7 +159,7 @@ def test_bad_config_exits_2_and_writes_nothing(
         "--output",
         str(out),
     )
-    assert code == F.EXIT_ERROR and not out.exists()
+    assert code == E.EXIT_ERROR and not out.exists()
     assert capsys.readouterr().err.startswith("corral: error: ")
 
 
@@ -169,12 +169,12 @@ def test_shards_then_merge_equal_a_single_run(endpoint: str, tmp_path: Path) -> 
     deploy_org(load(stack), endpoint)
     base = ("verify", "--config", str(stack), "--endpoint-url", endpoint, "--format", "json")
     whole = tmp_path / "whole.json"
-    assert corral(*base, "--output", str(whole)) == F.EXIT_OK
+    assert corral(*base, "--output", str(whole)) == E.EXIT_OK
     parts = []
     for i in (1, 2):
         part = tmp_path / f"part{i}.json"
         corral(*base, "--shard", f"{i}/2", "--output", str(part))
         parts.append(str(part))
     merged = tmp_path / "merged.json"
-    assert corral("merge", *parts, "--format", "json", "--output", str(merged)) == F.EXIT_OK
+    assert corral("merge", *parts, "--format", "json", "--output", str(merged)) == E.EXIT_OK
     assert merged.read_text() == whole.read_text()

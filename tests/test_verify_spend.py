@@ -1,6 +1,6 @@
 """Spend checks against in-process moto: budgets, alarms in every region, the alert topic.
 
-The resources are created with boto3 from corral.spend's own builders
+The resources are created with boto3 from corral.build.spend_requests
 (``deploy_spend``), then tampered with as someone in the console would. Moto implements
 no DescribeSubscribersForNotification: ``serve_budget_subscribers`` answers it from the
 subscribers moto stored with each notification, and a test below proves moto still
@@ -31,14 +31,17 @@ from test_verify_support import (
     serve_budget_subscribers,
 )
 
-from corral import catalog, checks
-from corral import findings as F
-from corral import spend as S
-from corral.aws import Connection
-from corral.checks._base import VerifyContext
-from corral.documents import build_plan
-from corral.verify import run_check, verify
-from corral.verify_cli import register, required_policy
+from corral.audit import checks
+from corral.audit import findings as F
+from corral.audit.aws import Connection
+from corral.audit.checks._base import VerifyContext
+from corral.audit.verify import run_check, verify
+from corral.build import spend_plan, spend_requests
+from corral.build.documents import build_plan
+from corral.cli import errors as E
+from corral.cli.verify import register, required_policy
+from corral.spec import catalog
+from corral.spec import spend as spend_spec
 
 SPEND_CHECKS = ("budget-present", "alarms-present", "topic-subscriptions")
 HOME = "us-east-1"
@@ -77,7 +80,9 @@ def test_moto_still_lacks_the_subscriber_api(deployed: dict) -> None:
         client("budgets").describe_subscribers_for_notification(
             AccountId=deployed["account"],
             BudgetName="corral-monthly",
-            Notification=S.notification_request(S.Notification(S.ACTUAL, 50.0)),
+            Notification=spend_requests.notification_request(
+                spend_spec.Notification(spend_spec.ACTUAL, 50.0)
+            ),
         )
 
 
@@ -106,13 +111,13 @@ def test_every_spend_resource_present_passes(deployed: dict) -> None:
 
 
 def _subscribers(deployed: dict, without: str = "") -> list[dict]:
-    everyone = S.subscribers(deployed["spec"].spend, deployed["topic"])
+    everyone = spend_requests.subscribers(deployed["spec"].spend, deployed["topic"])
     return [s for s in everyone if s["Address"] != without]
 
 
 def test_budget_present_fails_when_a_notification_is_deleted(deployed: dict) -> None:
     account, budgets = deployed["account"], client("budgets")
-    note = S.notification_request(S.Notification(S.ACTUAL, 80.0))
+    note = spend_requests.notification_request(spend_spec.Notification(spend_spec.ACTUAL, 80.0))
     where = {"AccountId": account, "BudgetName": "corral-monthly"}
     budgets.delete_notification(**where, Notification=note)
     try:
@@ -128,7 +133,9 @@ def test_budget_present_fails_when_a_notification_is_deleted(deployed: dict) -> 
 
 def test_budget_present_fails_when_a_subscriber_is_removed(deployed: dict) -> None:
     account, budgets = deployed["account"], client("budgets")
-    note = S.notification_request(S.Notification(S.FORECASTED, 100.0))
+    note = spend_requests.notification_request(
+        spend_spec.Notification(spend_spec.FORECASTED, 100.0)
+    )
     where = {"AccountId": account, "BudgetName": "corral-monthly", "Notification": note}
     budgets.delete_notification(**where)
     budgets.create_notification(**where, Subscribers=_subscribers(deployed, "finance@example.com"))
@@ -150,8 +157,10 @@ def test_budget_present_fails_when_the_budget_is_deleted(deployed: dict) -> None
     try:
         [gone] = failures(run(spec, "budget-present"), "budget-present")
     finally:
-        [budget] = S.plan(spec.spend)[0].budgets
-        budgets.create_budget(**S.budget_request(spec.spend, budget, account, deployed["topic"]))
+        [budget] = spend_plan.plan(spec.spend)[0].budgets
+        budgets.create_budget(
+            **spend_requests.budget_request(spec.spend, budget, account, deployed["topic"])
+        )
     assert gone.message == (
         f"Budget corral-monthly is missing in account {account}; run `pulumi up` to recreate it."
     )
@@ -172,8 +181,8 @@ def test_budget_present_not_found_answer_means_missing(deployed: dict) -> None:
 
 
 def _alarm(deployed: dict, name: str) -> dict:
-    [alarm] = [a for a in S.plan(deployed["spec"].spend)[0].alarms if a.name == name]
-    return S.alarm_request(alarm, deployed["topic"])
+    [alarm] = [a for a in spend_plan.plan(deployed["spec"].spend)[0].alarms if a.name == name]
+    return spend_requests.alarm_request(alarm, deployed["topic"])
 
 
 def test_alarms_present_fails_when_missing_in_one_region(deployed: dict) -> None:
@@ -215,7 +224,7 @@ def test_alarms_present_fails_when_the_forward_rule_is_missing(deployed: dict) -
     try:
         [unforwarded] = failures(run(deployed["spec"], "alarms-present"), "alarms-present")
     finally:
-        events.put_rule(**S.forward_rule_request(deployed["spec"].spend))
+        events.put_rule(**spend_requests.forward_rule_request(deployed["spec"].spend))
         events.put_targets(Rule="corral-spend-forward", Targets=[target])
     assert unforwarded.message == (
         f"EventBridge rule corral-spend-forward is missing in account {account} eu-north-1, so "
@@ -280,7 +289,7 @@ def test_a_refused_read_is_an_error_for_the_account_not_a_pass(deployed: dict) -
         "role OrganizationAccountAccessRole (or the caller) the actions printed by "
         "`corral iam-policy` and run it again."
     )
-    assert F.exit_code(found) == F.EXIT_ERROR
+    assert E.exit_code(found) == E.EXIT_ERROR
 
 
 def test_member_sites_are_read_in_the_member_account(deployed: dict, tmp_path: Path) -> None:
@@ -329,7 +338,7 @@ def test_iam_policy_includes_the_spend_and_effect_reads(tmp_path: Path) -> None:
     parser = argparse.ArgumentParser(prog="corral")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["iam-policy", "--output", str(out)])
-    assert args.handler(args) == F.EXIT_OK
+    assert args.handler(args) == E.EXIT_OK
     printed = json.loads(out.read_text())
     assert printed == required_policy()
     reads = set(printed["Statement"][0]["Action"])
@@ -412,7 +421,7 @@ def test_verify_rejects_an_unknown_region_naming_the_closest(
     register(parser.add_subparsers(dest="command", required=True))
     argv = ["verify", "--config", str(stack), "--regions", "us-east-1", "eu-wset-1"]
     args = parser.parse_args([*argv, "--output", str(out)])
-    assert args.handler(args) == F.EXIT_ERROR
+    assert args.handler(args) == E.EXIT_ERROR
     assert not out.exists()
     assert capsys.readouterr().err == (
         "corral: error: --regions 'eu-wset-1' is not a region of partition aws; did you mean "

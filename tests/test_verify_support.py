@@ -14,10 +14,10 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from moto.budgets.models import budgets_backends
 
-from corral import keys as K
-from corral import spend as S
-from corral.documents import Plan, build_plan
-from corral.spec import Spec, load_stack_file
+from corral.build import spend_plan, spend_requests
+from corral.build.documents import Plan, build_plan
+from corral.spec import keys as K
+from corral.spec.model import Spec, load_stack_file
 from examples.emulator import server
 
 REGION = "us-east-1"
@@ -237,37 +237,37 @@ BREAKER = """\
 
 
 def deploy_spend(spec: Spec, regions: Sequence[str] | None = None) -> dict[str, str]:
-    """Create, with boto3 from corral.spend's builders (as test_spend_moto does), what spend
+    """Create, with boto3 from corral.build.spend_requests (as test_spend_moto does), what spend
     detection deploys in the caller's account: topic, policy and subscriptions, budgets,
     alarms and EventBridge forwarding, the last two only in ``regions`` (default: all).
     Returns the account id and the topic ARN."""
     spend = spec.spend
-    [site] = [s for s in S.plan(spend) if s.account_id is None]
+    [site] = [s for s in spend_plan.plan(spend) if s.account_id is None]
     account = client("sts").get_caller_identity()["Account"]
     sns = client("sns", region=site.home)
-    topic = sns.create_topic(**S.topic_request(site))["TopicArn"]
-    policy = S.topic_policy(spend, site, topic, account)
+    topic = sns.create_topic(**spend_requests.topic_request(site))["TopicArn"]
+    policy = spend_requests.topic_policy(spend, site, topic, account)
     sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=policy)
-    for request in S.subscription_requests(spend, topic):
+    for request in spend_requests.subscription_requests(spend, topic):
         sns.subscribe(**request)
     budgets = client("budgets")
     for budget in site.budgets:
-        budgets.create_budget(**S.budget_request(spend, budget, account, topic))
-    names = S.names(spend)
+        budgets.create_budget(**spend_requests.budget_request(spend, budget, account, topic))
+    names = spend_plan.names(spend)
     role = client("iam").create_role(
         RoleName=names["forward_role"],
         Path=K.IAM_PATH,
-        AssumeRolePolicyDocument=S.forward_role_trust(account),
+        AssumeRolePolicyDocument=spend_requests.forward_role_trust(account),
     )["Role"]["Arn"]
     for region in site.regions if regions is None else regions:
         cloudwatch = client("cloudwatch", region=region)
         for alarm in (a for a in site.alarms if a.region == region):
-            cloudwatch.put_metric_alarm(**S.alarm_request(alarm, topic))
+            cloudwatch.put_metric_alarm(**spend_requests.alarm_request(alarm, topic))
         if region in site.forward_regions:
-            bus = S.bus_arn(spend, site.home, account)
-            _rule(region, S.forward_rule_request(spend), {"Arn": bus, "RoleArn": role})
+            bus = spend_requests.bus_arn(spend, site.home, account)
+            _rule(region, spend_requests.forward_rule_request(spend), {"Arn": bus, "RoleArn": role})
     if site.forward_regions:
-        _rule(site.home, S.deliver_rule_request(spend), {"Arn": topic})
+        _rule(site.home, spend_requests.deliver_rule_request(spend), {"Arn": topic})
     return {"account": account, "topic": topic}
 
 
@@ -346,15 +346,15 @@ def budgets_client(endpoint: str | None = None) -> Any:
 
 
 def deploy_breakers(spec: Spec, topic: str, endpoint: str | None = None) -> dict[str, Any]:
-    """Create, from corral.spend's builders, each circuit breaker of the deploying account: the
+    """Create, from corral.build.spend_requests, each circuit breaker of the deploying account: the
     deny-launch policy (SCP or IAM), the execution role and the budget actions. The budgets
     must exist (``deploy_spend``). Returns the policy reference, the role ARN and the action
     id of each budget. A fresh moto world has no budget actions, so the stand-in starts empty."""
     server.BUDGET_ACTIONS.clear()
-    spend, names = spec.spend, S.names(spec.spend)
-    [site] = [s for s in S.plan(spend) if s.account_id is None]
+    spend, names = spec.spend, spend_plan.names(spec.spend)
+    [site] = [s for s in spend_plan.plan(spend) if s.account_id is None]
     account = client("sts", endpoint).get_caller_identity()["Account"]
-    content = S.deny_launch_policy(spend)
+    content = spend_requests.deny_launch_policy(spend)
     if spec.mode == K.ORGANIZATION:
         ref = client("organizations", endpoint).create_policy(
             Name=names["breaker_policy"], Description="breaker", Type=SCP, Content=content
@@ -366,11 +366,11 @@ def deploy_breakers(spec: Spec, topic: str, endpoint: str | None = None) -> dict
     role = client("iam", endpoint).create_role(
         RoleName=names["breaker_role"],
         Path=K.IAM_PATH,
-        AssumeRolePolicyDocument=S.breaker_role_trust(account),
+        AssumeRolePolicyDocument=spend_requests.breaker_role_trust(account),
     )["Role"]["Arn"]
     budgets, ids = budgets_client(endpoint), {}
     for breaker in site.breakers:
-        request = S.breaker_request(
+        request = spend_requests.breaker_request(
             spend, breaker, account_id=account, role_arn=role, policy_ref=ref, topic_arn=topic
         )
         ids[breaker.budget] = budgets.create_budget_action(**request)["ActionId"]

@@ -34,7 +34,7 @@ from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from corral import catalog
+from corral.spec import catalog
 
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 DEFAULT_MAX_ATTEMPTS = 8

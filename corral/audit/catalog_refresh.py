@@ -1,4 +1,4 @@
-"""Rebuild ``data/instance_types.json`` from ``ec2:DescribeInstanceTypes``.
+"""Rebuild ``corral/spec/data/instance_types.json`` from ``ec2:DescribeInstanceTypes``.
 
 Run it as ``corral refresh-catalog [--region R] [--profile P] [--endpoint-url URL]``
 with credentials that may call ``ec2:DescribeInstanceTypes`` (a read). The file
@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-DEFAULT_PATH = Path(__file__).parent / "data" / "instance_types.json"
+DEFAULT_PATH = Path(__file__).parents[1] / "spec" / "data" / "instance_types.json"
 
 
 def fetch_vcpus(ec2_client) -> dict[str, int]:

@@ -19,9 +19,6 @@ PASS = "PASS"
 FAIL = "FAIL"
 ERROR = "ERROR"
 STATUSES = (PASS, FAIL, ERROR)
-EXIT_OK = 0
-EXIT_FAIL = 1
-EXIT_ERROR = 2
 FORMATS = ("table", "json", "sarif", "junit")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL_URI = "https://github.com/corral-guardrails/corral"
@@ -88,14 +85,6 @@ def normalise(findings: Iterable[Finding]) -> list[Finding]:
     """Sorted, without duplicates: the one order every report uses."""
     unique = {json.dumps(f.to_dict(), sort_keys=True): f for f in findings}
     return sorted(unique.values(), key=lambda f: f.sort_key)
-
-
-def exit_code(findings: Iterable[Finding]) -> int:
-    """2 if any ERROR, else 1 if any FAIL, else 0."""
-    statuses = {f.status for f in findings}
-    if ERROR in statuses:
-        return EXIT_ERROR
-    return EXIT_FAIL if FAIL in statuses else EXIT_OK
 
 
 def counts(findings: Iterable[Finding]) -> dict[str, int]:

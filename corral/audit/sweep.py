@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TextIO
 
-from corral import checks
-from corral import keys as K
-from corral.aws import DEFAULT_WORKERS, Connection, ReadError
-from corral.checks._base import SWEEP_ACCOUNT, SWEEP_REGION, SweepContext, errored
-from corral.findings import ERROR, Finding
-from corral.spec import Spec
-from corral.verify import REACHABLE, run_check, selector
+from corral.audit import checks
+from corral.audit.aws import DEFAULT_WORKERS, Connection, ReadError
+from corral.audit.checks._base import SWEEP_ACCOUNT, SWEEP_REGION, SweepContext, errored
+from corral.audit.findings import ERROR, Finding
+from corral.audit.verify import REACHABLE, run_check, selector
+from corral.spec import keys as K
+from corral.spec.model import Spec
 
 _UNIT = ""  # marks futures of account-level and region units
 ORCHESTRATION_ACTIONS = ("sts:GetCallerIdentity", "organizations:ListAccounts")

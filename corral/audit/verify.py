@@ -11,13 +11,14 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from corral import catalog, checks
-from corral.aws import Connection, ReadError
-from corral.checks._base import VERIFY, VerifyContext, errored
-from corral.documents import Plan, build_plan
-from corral.findings import Finding
-from corral.manifest import digest
-from corral.spec import Spec
+from corral.audit import checks
+from corral.audit.aws import Connection, ReadError
+from corral.audit.checks._base import VERIFY, VerifyContext, errored
+from corral.audit.findings import Finding
+from corral.build.documents import Plan, build_plan
+from corral.build.manifest import digest
+from corral.spec import catalog
+from corral.spec.model import Spec
 
 REACHABLE = "account-reachable"
 

@@ -1,4 +1,4 @@
-"""Pure builders: from a :class:`~corral.spec.Spec` to AWS policy documents.
+"""Pure builders: from a :class:`~corral.spec.model.Spec` to AWS policy documents.
 
 The same builders feed the Pulumi program, the policy pack and the verifier.
 Output is deterministic (sorted keys, sorted values, minified JSON) and within
@@ -17,9 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from corral import catalog
-from corral import keys as K
-from corral.spec import InstanceRule, Spec, Target
+from corral.spec import catalog
+from corral.spec import keys as K
+from corral.spec.model import InstanceRule, Spec, Target
 
 VERSION = "2012-10-17"
 
@@ -190,7 +190,7 @@ class Plan:
 @functools.cache
 def global_actions() -> tuple[str, ...]:
     """Actions of global services, exempted from the region restriction."""
-    text = resources.files("corral.data").joinpath("global_services.json").read_text("utf-8")
+    text = resources.files("corral.spec.data").joinpath("global_services.json").read_text("utf-8")
     return tuple(sorted(json.loads(text)["actions"]))
 
 

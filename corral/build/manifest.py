@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from corral import spend
-from corral.documents import Plan
-from corral.spec import Spec
+from corral.build import spend_requests
+from corral.build.documents import Plan
+from corral.spec.model import Spec
 
 MANIFEST_VERSION = 1
 
@@ -61,5 +61,5 @@ def build_manifest(
         ],
     }
     if spec.spend is not None and spec.spend.enabled:
-        result["spend"] = spend.manifest_entries(spec.spend, dict(spend_ids or {}))
+        result["spend"] = spend_requests.manifest_entries(spec.spend, dict(spend_ids or {}))
     return result

@@ -2,7 +2,7 @@
 
 The CrossGuard pack (``policies/``) enforces settings it receives through
 ``pulumi preview --policy-pack-config FILE``. This module builds that file from
-the same :class:`~corral.spec.Spec` the program deploys, so the pack checks
+the same :class:`~corral.spec.model.Spec` the program deploys, so the pack checks
 exactly what the stack is meant to look like. It also holds the rule ids and
 the JSON schema of each rule's settings: the pack declares the schemas and the
 CLI validates ``FILE`` against them (unknown keys rejected).
@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from corral import catalog
-from corral import keys as K
-from corral.spec import InstanceRule, Spec, SpecError, Target
+from corral.spec import catalog
+from corral.spec import keys as K
+from corral.spec.model import InstanceRule, Spec, SpecError, Target
 
 # Rule ids (kebab-case); the rule module is the id with dashes turned into underscores.
 INSTANCE_TYPES = "instance-types"
@@ -133,7 +133,7 @@ def pack_config(spec: Spec, target: str | None = None) -> dict[str, dict[str, An
     """
     chosen = find_target(spec, target) if target is not None else None
     prefix = {NAME_PREFIX: spec.name_prefix}
-    spend = getattr(spec, "spend", None)  # corral.spend.SpendSpec; budgets and alarms required
+    spend = getattr(spec, "spend", None)  # corral.spec.spend.SpendSpec; budgets and alarms required
     return {
         INSTANCE_TYPES: instance_settings(spec.instances_for(chosen)),
         ALLOWED_REGIONS: {REGIONS: list(spec.regions_for(chosen))},

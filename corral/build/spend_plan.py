@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from corral import keys as K
-from corral.spend.config import (
+from corral.spec import keys as K
+from corral.spec.spend import (
     BILLING,
     BILLING_PERIOD,
     BILLING_REGION,

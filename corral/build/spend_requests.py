@@ -7,8 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from corral import keys as K
-from corral.spend.config import (
+from corral.spec import keys as K
+from corral.spec.spend import (
     ACTUAL,
     CURRENCY,
     SERVICE_BUDGETS,
@@ -18,7 +18,7 @@ from corral.spend.config import (
     SpendSpec,
     vcpu_classes,
 )
-from corral.spend.layout import (
+from corral.build.spend_plan import (
     AlarmPlan,
     BreakerPlan,
     BudgetPlan,

@@ -18,12 +18,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from corral import catalog, probes
-from corral import keys as K
-from corral.cli import EXIT_FAIL, EXIT_OK, CommandError
-from corral.documents import build_plan
-from corral.evaluate import ALLOW, Decision, PolicyRef, Request, evaluate
-from corral.spec import Spec, load_stack_file
+from corral.build.documents import build_plan
+from corral.cli.errors import EXIT_FAIL, EXIT_OK, CommandError
+from corral.evaluate import probes
+from corral.evaluate.engine import ALLOW, Decision, PolicyRef, Request, evaluate
+from corral.spec import catalog
+from corral.spec import keys as K
+from corral.spec.model import Spec, load_stack_file
 
 FORMATS = ("text", "json")
 SCP_FILTER = "SERVICE_CONTROL_POLICY"

@@ -14,18 +14,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from corral import catalog, documents, manifest, spend
-from corral.catalog_refresh import write_atomically
-from corral.documents import BuildError
-from corral.spec import SpecError, load_stack_file
-
-EXIT_OK = 0
-EXIT_FAIL = 1
-EXIT_ERROR = 2
-
-
-class CommandError(Exception):
-    """A problem the user can fix; the message is printed on one line."""
+from corral.audit.catalog_refresh import write_atomically
+from corral.build import documents, manifest, spend_requests
+from corral.build.documents import BuildError
+from corral.cli.errors import EXIT_ERROR, EXIT_OK, CommandError
+from corral.spec import catalog
+from corral.spec.model import SpecError, load_stack_file
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +40,7 @@ def render_payload(config: str) -> dict:
     plan = documents.build_plan(spec)
     payload = plan.to_dict()
     if spec.spend is not None and spec.spend.enabled:
-        payload["spend"] = spend.render(spec.spend)
+        payload["spend"] = spend_requests.render(spec.spend)
     payload["manifest"] = manifest.build_manifest(spec, plan)
     return payload
 
@@ -74,7 +68,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_policy_config(args: argparse.Namespace) -> int:
-    from corral import packconfig  # noqa: PLC0415
+    from corral.build import packconfig  # noqa: PLC0415
 
     spec = load_stack_file(args.config)
     text = packconfig.render(packconfig.pack_config(spec, args.target))
@@ -87,7 +81,7 @@ def _cmd_policy_config(args: argparse.Namespace) -> int:
 
 def _cmd_preview_check(args: argparse.Namespace) -> int:
     """Run the pack's harness in its own process (it needs pulumi; corral does not)."""
-    harness = Path(__file__).resolve().parent.parent / "policies" / "harness.py"
+    harness = Path(__file__).resolve().parents[2] / "policies" / "harness.py"
     if not harness.is_file():
         raise CommandError(f"{harness} is missing; run corral from its source checkout.")
     return subprocess.run([sys.executable, str(harness), *args.rest], check=False).returncode
@@ -118,7 +112,7 @@ def _cmd_instance_types(args: argparse.Namespace) -> int:
 def _cmd_refresh_catalog(args: argparse.Namespace) -> int:
     import boto3  # noqa: PLC0415 - only this command talks to AWS
 
-    from corral import catalog_refresh  # noqa: PLC0415
+    from corral.audit import catalog_refresh  # noqa: PLC0415
 
     session = boto3.Session(profile_name=args.profile)
     client = session.client("ec2", region_name=args.region, endpoint_url=args.endpoint_url)
@@ -138,8 +132,8 @@ def _extensions() -> list[Register]:
 
     Imported here, not at the top: those modules import this one's exit codes.
     """
-    from corral import verify_cli  # noqa: PLC0415
-    from corral.explain import register as explain  # noqa: PLC0415
+    from corral.cli import verify as verify_cli  # noqa: PLC0415
+    from corral.cli.explain import register as explain  # noqa: PLC0415
 
     return [verify_cli.register, explain]
 

@@ -1,6 +1,6 @@
 """Subcommands ``verify``, ``sweep``, ``iam-policy`` and ``merge``.
 
-``corral.cli`` calls :func:`register`; each handler returns the exit code:
+``corral.cli.main`` calls :func:`register`; each handler returns the exit code:
 0 all pass, 1 at least one FAIL, 2 an ERROR or bad input. Output goes to stdout,
 or atomically to ``--output`` (no partial file on error).
 """
@@ -12,13 +12,14 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from corral import checks
-from corral import findings as F
-from corral.aws import DEFAULT_ROLE_NAME, Connection
-from corral.documents import BuildError
-from corral.spec import SpecError, load_stack_file
-from corral.sweep import DEFAULT_WORKERS, ORCHESTRATION_ACTIONS, sweep
-from corral.verify import ManifestError, parse_regions, parse_shard, verify
+from corral.audit import checks
+from corral.audit import findings as F
+from corral.audit.aws import DEFAULT_ROLE_NAME, Connection
+from corral.audit.sweep import DEFAULT_WORKERS, ORCHESTRATION_ACTIONS, sweep
+from corral.audit.verify import ManifestError, parse_regions, parse_shard, verify
+from corral.build.documents import BuildError
+from corral.cli import errors as E
+from corral.spec.model import SpecError, load_stack_file
 
 POLICY_VERSION = "2012-10-17"
 _INPUT_ERRORS = (SpecError, BuildError, ManifestError, F.ReportError, ValueError, OSError)
@@ -78,7 +79,7 @@ def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse
             return handler(args)
         except _INPUT_ERRORS as exc:
             print(f"corral: error: {exc}", file=sys.stderr)
-            return F.EXIT_ERROR
+            return E.EXIT_ERROR
 
     return run
 
@@ -106,7 +107,7 @@ def _emit(text: str, output: str | None) -> None:
 
 def _report(found: Sequence[F.Finding], args: argparse.Namespace) -> int:
     _emit(F.render(found, args.format, checks.rules()), args.output)
-    return F.exit_code(found)
+    return E.exit_code(found)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -146,7 +147,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 def _cmd_iam_policy(args: argparse.Namespace) -> int:
     policy = required_policy(args.role_name, args.partition)
     _emit(json.dumps(policy, indent=2, sort_keys=True) + "\n", args.output)
-    return F.EXIT_OK
+    return E.EXIT_OK
 
 
 def required_actions() -> list[str]:

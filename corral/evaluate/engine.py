@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from corral.conditions import (
+from corral.evaluate.conditions import (
     Condition,
     Context,
     ElementError,

@@ -12,12 +12,12 @@ disallows and into each allowed one; a permitted launch into each disallowed reg
 representative permitted types in each allowed region; types the deny list or the vCPU
 ceiling forbids; global services; the exempt principals; and the protection statements.
 
-``run_probes`` evaluates them with :mod:`corral.evaluate` against the documents the
+``run_probes`` evaluates them with :mod:`corral.evaluate.engine` against the documents the
 spec builds, or against the policies actually deployed. Pure: no I/O.
 
 Example::
 
-    >>> from corral.spec import from_config
+    >>> from corral.spec.model import from_config
     >>> spec = from_config({"aws:region": "us-east-1", "corral:mode": "account",
     ...     "corral:allowedRegions": ["us-east-1"], "corral:instances": {"allow": ["t3.*"]},
     ...     "corral:exemptPrincipals": ["arn:aws:iam::*:role/BreakGlass"],
@@ -36,11 +36,11 @@ from typing import Literal
 
 import botocore.loaders
 
-from corral import catalog
-from corral import keys as K
-from corral.documents import Plan, build_plan
-from corral.evaluate import ALLOW, DENY, Decision, PolicyRef, Reason, Request, evaluate
-from corral.spec import InstanceRule, Spec, Target
+from corral.build.documents import Plan, build_plan
+from corral.evaluate.engine import ALLOW, DENY, Decision, PolicyRef, Reason, Request, evaluate
+from corral.spec import catalog
+from corral.spec import keys as K
+from corral.spec.model import InstanceRule, Spec, Target
 
 EXPECT_DENY = "deny"
 EXPECT_NOT_DENIED = "not-denied"

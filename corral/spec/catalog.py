@@ -21,7 +21,7 @@ import botocore.loaders
 import botocore.model
 import botocore.session
 
-DATA_PACKAGE = "corral.data"
+DATA_PACKAGE = "corral.spec.data"
 VCPU_FILE = "instance_types.json"
 _PATTERN_RE = re.compile(r"^[a-z0-9.*?-]+$")
 
@@ -39,7 +39,7 @@ class Partition:
 def loader() -> botocore.loaders.Loader:
     """The process's one botocore data loader: each service model is read once.
 
-    :class:`corral.aws.Connection` shares it, so the EC2 model the spec reads for its
+    :class:`corral.audit.aws.Connection` shares it, so the EC2 model the spec reads for its
     instance types is the one the connection's EC2 client is built from.
     """
     return botocore.session.get_session().get_component("data_loader")

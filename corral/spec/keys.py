@@ -19,7 +19,7 @@ TARGETS = "targets"
 PRINCIPALS = "principals"
 ALLOW_LOCKOUT = "allowLockout"
 NAME_PREFIX = "namePrefix"
-# Spend detection (budgets, alarms, notifications, circuit breaker): see corral.spend.
+# Spend detection (budgets, alarms, notifications, circuit breaker): see corral.spec.spend.
 SPEND_KEYS = ("budgets", "alarms", "notifications", "circuitBreaker")
 
 TOP_LEVEL_KEYS = (

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from corral import catalog
-from corral import keys as K
+from corral.spec import catalog
+from corral.spec import keys as K
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ROOT_ID = re.compile(r"^r-[0-9a-z]{4,32}$")
@@ -164,7 +164,7 @@ class Spec:
     allow_lockout: bool = False
     name_prefix: str = K.DEFAULT_NAME_PREFIX
     spend: Any = None
-    """Spend detection (``corral.spend.SpendSpec``); off unless a spend key is set."""
+    """Spend detection (``corral.spec.spend.SpendSpec``); off unless a spend key is set."""
 
     def regions_for(self, target: Target | None = None) -> tuple[str, ...]:
         """Allowed regions for ``target`` (its override, else the spec's)."""
@@ -246,9 +246,9 @@ def _build(raw: dict[str, Any], aws_region: Any) -> Spec:
 
 
 def _spend(raw: dict[str, Any], spec: Spec) -> Any:
-    from corral import spend  # noqa: PLC0415 - corral.spend builds on this module
+    from corral.spec import spend as spend_spec  # noqa: PLC0415 - spend builds on this module
 
-    return spend.parse(
+    return spend_spec.parse(
         {k: raw[k] for k in K.SPEND_KEYS if k in raw},
         mode=spec.mode,
         partition=spec.partition,

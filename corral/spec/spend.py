@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from corral import catalog
-from corral import keys as K
-from corral.spec import SpecError, as_bool, as_mapping, decode, reject_unknown
+from corral.spec import catalog
+from corral.spec import keys as K
+from corral.spec.model import SpecError, as_bool, as_mapping, decode, reject_unknown
 
 # --------------------------------------------------------------------------- keys and limits
 
@@ -199,7 +199,7 @@ def parse(
 
     ``account_ids`` are the account-type targets (organization mode);
     ``principals`` maps groups/users/roles to names (account mode). Raises
-    :class:`~corral.spec.SpecError` naming the full key path.
+    :class:`~corral.spec.model.SpecError` naming the full key path.
     """
     base = SpendSpec(
         enabled=False,

@@ -1,7 +1,7 @@
 """The pack's rules: one module per rule, named after its id (dashes become underscores).
 
 ``POLICIES`` lists every rule's SDK policy in the order of
-:data:`corral.packconfig.RULE_IDS`; a test checks the two agree.
+:data:`corral.build.packconfig.RULE_IDS`; a test checks the two agree.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from corral import packconfig as P
+from corral.build import packconfig as P
 
 
 def load(rule_id: str) -> Any:

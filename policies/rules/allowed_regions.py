@@ -15,7 +15,7 @@ from pulumi_policy import (
     Severity,
 )
 
-from corral import packconfig as P
+from corral.build import packconfig as P
 
 from . import support as S
 from . import tokens as T

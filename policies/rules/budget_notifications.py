@@ -17,7 +17,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from corral import packconfig as P
+from corral.build import packconfig as P
 
 from . import support as S
 from . import tokens as T

@@ -14,8 +14,8 @@ import functools
 from collections.abc import Iterator
 from typing import Any
 
-from corral import catalog
-from corral.spec import InstanceRule
+from corral.spec import catalog
+from corral.spec.model import InstanceRule
 
 from . import support as S
 from . import tokens as T

@@ -16,8 +16,8 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from corral import keys as K
-from corral import packconfig as P
+from corral.build import packconfig as P
+from corral.spec import keys as K
 
 from . import support as S
 from . import tokens as T

@@ -2,7 +2,7 @@
 
 Covers every pulumi-aws resource that launches or reserves EC2 capacity (see
 ``capacity.FIELDS``), with the same allow/deny/vCPU-ceiling semantics as
-:class:`corral.spec.InstanceRule`, built from the rule's settings.
+:class:`corral.spec.model.InstanceRule`, built from the rule's settings.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pulumi_policy import (
     Severity,
 )
 
-from corral import packconfig as P
+from corral.build import packconfig as P
 
 from . import capacity
 from . import support as S

@@ -23,9 +23,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from corral import documents
-from corral import keys as K
-from corral import packconfig as P
+from corral.build import documents
+from corral.build import packconfig as P
+from corral.spec import keys as K
 
 from . import tokens as T
 
@@ -38,7 +38,7 @@ def docs_url(rule_id: str) -> str:
 
 
 def config_schema(rule_id: str) -> PolicyConfigSchema:
-    """The SDK schema object for a rule's settings (from :mod:`corral.packconfig`)."""
+    """The SDK schema object for a rule's settings (from :mod:`corral.build.packconfig`)."""
     schema = P.SCHEMAS[rule_id]
     return PolicyConfigSchema(properties=schema["properties"], required=schema["required"])
 

@@ -17,7 +17,8 @@ sys.path.insert(0, str(PACK))
 
 import harness  # noqa: E402
 
-from corral import packconfig, spec  # noqa: E402
+from corral.build import packconfig  # noqa: E402
+from corral.spec import model as spec  # noqa: E402
 
 
 @pytest.fixture(scope="session")

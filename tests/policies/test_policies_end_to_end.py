@@ -10,7 +10,9 @@ import harness
 import pytest
 from conftest import EXAMPLE_CONFIG, FIXTURES, PACK, ROOT
 
-from corral import catalog, packconfig, spec
+from corral.build import packconfig
+from corral.spec import catalog
+from corral.spec import model as spec
 
 ALARM_FIX = (
     "Add an AWS/Usage ResourceCount alarm (Service=EC2, Type=Resource, Resource=vCPU) in every "

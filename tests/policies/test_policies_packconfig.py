@@ -1,11 +1,13 @@
-"""corral.packconfig: the pack config derived from a spec."""
+"""corral.build.packconfig: the pack config derived from a spec."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import EXAMPLE_CONFIG
 
-from corral import catalog, packconfig, spec
+from corral.build import packconfig
+from corral.spec import catalog
+from corral.spec import model as spec
 
 
 def test_example_pack_config():

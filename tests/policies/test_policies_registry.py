@@ -9,7 +9,7 @@ import rules
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
-from corral import packconfig as P
+from corral.build import packconfig as P
 
 RULES_DIR = Path(rules.__file__).parent
 HELPERS = {"__init__", "support", "tokens", "capacity"}

@@ -7,7 +7,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-from corral import catalog
+from corral.spec import catalog
 
 TAGS = {"corral:managed": "true"}
 EMPTY = json.dumps({"Version": "2012-10-17", "Statement": []})

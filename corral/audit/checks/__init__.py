@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
 
-from corral.checks._base import SCOPES, CheckMetadata
-from corral.findings import Finding
+from corral.audit.checks._base import SCOPES, CheckMetadata
+from corral.audit.findings import Finding
 
 MODULES = (
     "scp_policy_type_enabled",

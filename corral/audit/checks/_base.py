@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.aws import Connection
-from corral.documents import Plan
-from corral.findings import ERROR, FAIL, PASS, Finding
-from corral.spec import Spec
+from corral.audit.aws import Connection
+from corral.audit.findings import ERROR, FAIL, PASS, Finding
+from corral.build.documents import Plan
+from corral.spec.model import Spec
 
 # Where a check runs.
 VERIFY = "verify"  # once per run, from the management (or standalone) account

@@ -1,7 +1,7 @@
 """Reading what is deployed: corral's SCPs or IAM policies, their content and attachments.
 
 Shared by the verify checks; every read goes through the memoised
-:meth:`corral.aws.Connection.read`, so checks that need the same data read it once.
+:meth:`corral.audit.aws.Connection.read`, so checks that need the same data read it once.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from corral import keys as K
-from corral.aws import Connection
-from corral.checks._base import VerifyContext
+from corral.audit.aws import Connection
+from corral.audit.checks._base import VerifyContext
+from corral.spec import keys as K
 
 SCP = "SERVICE_CONTROL_POLICY"
 

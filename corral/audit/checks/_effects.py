@@ -1,8 +1,8 @@
 """Reading the policies that actually apply, and turning probe results into findings.
 
 Organization mode: the SCPs attached along an account's chain, root -> OUs -> account
-(the same reads as :func:`corral.explain.read_scp_chain`, made through the guarded,
-memoised :meth:`corral.aws.Connection.read`, so OU levels are read once per run).
+(the same reads as :func:`corral.cli.explain.read_scp_chain`, made through the guarded,
+memoised :meth:`corral.audit.aws.Connection.read`, so OU levels are read once per run).
 Account mode: corral's IAM policies attached to a guarded principal, directly or,
 for a user, through its groups.
 """
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from corral import keys as K
-from corral.checks import _deployed
-from corral.checks._base import CheckMetadata, VerifyContext
-from corral.evaluate import PolicyRef
-from corral.findings import FAIL, PASS, Finding
-from corral.probes import REGION_KEY, ProbeResult
+from corral.audit.checks import _deployed
+from corral.audit.checks._base import CheckMetadata, VerifyContext
+from corral.audit.findings import FAIL, PASS, Finding
+from corral.evaluate.engine import PolicyRef
+from corral.evaluate.probes import REGION_KEY, ProbeResult
+from corral.spec import keys as K
 
 SCP = "SERVICE_CONTROL_POLICY"
 ORG_ACTIONS = (
@@ -41,7 +41,7 @@ _ATTACHED = {
 }
 # The chain helpers live in _deployed; the name stays here for the checks that catch it.
 ChainProblem = _deployed.ChainProblem
-LAUNCH_ACTION = "ec2:RunInstances"  # what corral.probes.launch authorizes
+LAUNCH_ACTION = "ec2:RunInstances"  # what corral.evaluate.probes.launch authorizes
 
 
 def management_account(ctx: VerifyContext) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from corral import keys as K
-from corral.aws import ReadError
-from corral.checks import _deployed
-from corral.checks._base import SweepContext
-from corral.spec import InstanceRule
+from corral.audit.aws import ReadError
+from corral.audit.checks import _deployed
+from corral.audit.checks._base import SweepContext
+from corral.spec import keys as K
+from corral.spec.model import InstanceRule
 
 RUNNING_FILTER = [{"Name": "instance-state-name", "Values": ["pending", "running"]}]
 

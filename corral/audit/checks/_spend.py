@@ -1,6 +1,6 @@
 """What spend detection deployed in each account ("site"), and how it differs from the plan.
 
-The expected values come from :mod:`corral.spend`'s own request builders, so the
+The expected values come from :mod:`corral.build.spend_requests`'s own request builders, so the
 verifier compares against exactly what ``pulumi up`` creates. Member sites are read
 through the assumed role; a site that cannot be read is an ERROR for that account
 alone, never a PASS.
@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from corral import spend as S
-from corral.aws import ReadError
-from corral.checks._base import CheckMetadata, VerifyContext, errored
-from corral.findings import Finding
+from corral.audit.aws import ReadError
+from corral.audit.checks._base import CheckMetadata, VerifyContext, errored
+from corral.audit.findings import Finding
+from corral.build import spend_plan, spend_requests
+from corral.spec import spend as spend_spec
 
 NOT_FOUND = "NotFoundException"
 REDEPLOY = "run `pulumi up` to recreate it"
@@ -39,8 +40,8 @@ ALARM_FIELDS = (
 class Site:
     """One account's planned spend resources and how to read them."""
 
-    plan: S.SitePlan
-    spend: S.SpendSpec
+    plan: spend_plan.SitePlan
+    spend: spend_spec.SpendSpec
     account: str
     read_as: str | None  # None: the caller's own credentials
 
@@ -61,7 +62,7 @@ def sites(ctx: VerifyContext) -> list[Site]:
     if spend is None or not spend.enabled:
         return []
     found = []
-    for site in S.plan(spend):
+    for site in spend_plan.plan(spend):
         if site.account_id is None:
             if ctx.org_level:
                 found.append(Site(site, spend, ctx.account, None))
@@ -88,14 +89,16 @@ def per_site(
         yield from found
 
 
-def alarm_label(alarm: S.AlarmPlan) -> str:
+def alarm_label(alarm: spend_plan.AlarmPlan) -> str:
     """``vCPU alarm`` or ``Billing alarm``."""
-    return "vCPU alarm" if alarm.kind == S.VCPU else "Billing alarm"
+    return "vCPU alarm" if alarm.kind == spend_spec.VCPU else "Billing alarm"
 
 
-def alarm_differences(alarm: S.AlarmPlan, found: Mapping[str, Any], topic: str) -> list[str]:
+def alarm_differences(
+    alarm: spend_plan.AlarmPlan, found: Mapping[str, Any], topic: str
+) -> list[str]:
     """How the deployed alarm ``found`` differs from what the builder requests."""
-    want = S.alarm_request(alarm, topic)
+    want = spend_requests.alarm_request(alarm, topic)
     changes = [
         f"its {name} is {found.get(name)!r} instead of {want[name]!r}"
         for name in ALARM_FIELDS
@@ -114,10 +117,13 @@ def rule_problems(ctx: VerifyContext, site: Site, region: str) -> list[tuple[str
     differs: the forward rule outside the home region, the deliver rule at home."""
     spend, home, where = site.spend, site.plan.home, f"account {site.account} {region}"
     if region in site.plan.forward_regions:
-        request, target = S.forward_rule_request(spend), S.bus_arn(spend, home, site.account)
+        request, target = (
+            spend_requests.forward_rule_request(spend),
+            spend_requests.bus_arn(spend, home, site.account),
+        )
         effect = f"the spend alarms in {region} reach no one"
     elif region == home and site.plan.forward_regions:
-        request, target = S.deliver_rule_request(spend), site.topic_arn
+        request, target = spend_requests.deliver_rule_request(spend), site.topic_arn
         effect = "alarms forwarded from other regions reach no one"
     else:
         return []
@@ -164,33 +170,38 @@ def deployed_budgets(ctx: VerifyContext, site: Site) -> dict[str, dict]:
     return {b["BudgetName"]: b for b in out.get("Budgets", [])}
 
 
-def budget_changes(site: Site, budget: S.BudgetPlan, have: Mapping[str, Any]) -> list[str]:
+def budget_changes(site: Site, budget: spend_plan.BudgetPlan, have: Mapping[str, Any]) -> list[str]:
     """How the deployed budget ``have`` differs from what the builder requests."""
-    want = S.budget_request(site.spend, budget, site.account, site.topic_arn)["Budget"]
+    want = spend_requests.budget_request(site.spend, budget, site.account, site.topic_arn)["Budget"]
     limit = have.get("BudgetLimit", {})
     shown = f"{float(limit.get('Amount', 0)):.2f} {limit.get('Unit')}"
-    changes = []
-    if shown != f"{want['BudgetLimit']['Amount']} {S.CURRENCY}":
-        changes.append(f"its limit is {shown} instead of {S.money(budget.limit)} {S.CURRENCY}")
+    changes, currency = [], spend_spec.CURRENCY
+    if shown != f"{want['BudgetLimit']['Amount']} {currency}":
+        changes.append(
+            f"its limit is {shown} instead of {spend_requests.money(budget.limit)} {currency}"
+        )
     for key in ("TimeUnit", "BudgetType", "CostFilters"):
         if key in want and have.get(key) != want[key]:
             changes.append(f"its {key} is {have.get(key)} instead of {want[key]}")
     return changes
 
 
-def notification_problems(ctx: VerifyContext, site: Site, budget: S.BudgetPlan) -> list[str]:
+def notification_problems(
+    ctx: VerifyContext, site: Site, budget: spend_plan.BudgetPlan
+) -> list[str]:
     """A sentence per planned notification that is missing or lacks a subscriber."""
     a, name = site.account, budget.name
     stored = site.read(ctx, "budgets", "DescribeNotificationsForBudget", AccountId=a,
                        BudgetName=name).get("Notifications", [])  # fmt: skip
     by_key = {_notification_key(n): n for n in stored}
     expected = {
-        (s["SubscriptionType"], s["Address"]) for s in S.subscribers(site.spend, site.topic_arn)
+        (s["SubscriptionType"], s["Address"])
+        for s in spend_requests.subscribers(site.spend, site.topic_arn)
     }
     problems = []
     for note in budget.notifications:
         when = f"{note.kind.lower()} spend passes {note.threshold:g}% of its limit"
-        have = by_key.get(_notification_key(S.notification_request(note)))
+        have = by_key.get(_notification_key(spend_requests.notification_request(note)))
         if have is None:
             problems.append(f"Budget {name} in account {a} has no notification when {when}; "
                             f"{REDEPLOY}.")  # fmt: skip
@@ -272,7 +283,7 @@ def threshold(action: Mapping[str, Any]) -> str:
     value = float(limit.get("ActionThresholdValue", 0))
     if limit.get("ActionThresholdType") == "PERCENTAGE":
         return f"{value:g}% of the budget"
-    return f"{value:g} {S.CURRENCY}"
+    return f"{value:g} {spend_spec.CURRENCY}"
 
 
 def breaker_targets(want: Mapping[str, Any]) -> str:

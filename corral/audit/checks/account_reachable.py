@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from corral import keys as K
-from corral.checks._base import SWEEP_ACCOUNT, CheckMetadata, SweepContext, passed
-from corral.findings import Finding
+from corral.audit.checks._base import SWEEP_ACCOUNT, CheckMetadata, SweepContext, passed
+from corral.audit.findings import Finding
+from corral.spec import keys as K
 
 METADATA = CheckMetadata(
     id="account-reachable",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from corral import keys as K
-from corral import spend as S
-from corral.checks import _spend
-from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
-from corral.findings import Finding
+from corral.audit.checks import _spend
+from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
+from corral.audit.findings import Finding
+from corral.build import spend_plan
+from corral.spec import keys as K
 
 METADATA = CheckMetadata(
     id="alarms-present",
@@ -37,7 +37,7 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> Iterator[Finding]:
         if not problems and count:
             how = f"notify topic {site.topic_arn}"
             if region in site.plan.forward_regions:
-                rule = S.names(site.spend)["forward_rule"]
+                rule = spend_plan.names(site.spend)["forward_rule"]
                 how = f"reach topic {site.topic_arn} through EventBridge rule {rule}"
             message = (f"All {count} spend alarms of account {site.account} in {region} are "
                        f"present and {how}.")  # fmt: skip
@@ -45,7 +45,7 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> Iterator[Finding]:
 
 
 def _alarm_problems(ctx: VerifyContext, site: _spend.Site, region: str) -> list:
-    prefix = S.names(site.spend)["alarm_prefix"]
+    prefix = spend_plan.names(site.spend)["alarm_prefix"]
     out = site.read(ctx, "cloudwatch", "DescribeAlarms", region=region, AlarmNamePrefix=prefix)
     deployed = {a["AlarmName"]: a for a in out.get("MetricAlarms", [])}
     where = f"account {site.account} {region}"

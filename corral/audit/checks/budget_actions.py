@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from corral import keys as K
-from corral import spend as S
-from corral.checks import _deployed, _spend
-from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
-from corral.checks._policy import describe_changes, equivalent
-from corral.findings import Finding
+from corral.audit.checks import _deployed, _spend
+from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
+from corral.audit.checks._policy import describe_changes, equivalent
+from corral.audit.findings import Finding
+from corral.build import spend_plan, spend_requests
+from corral.spec import keys as K
 
 METADATA = CheckMetadata(
     id="budget-actions",
@@ -41,14 +41,15 @@ def run(ctx: VerifyContext) -> Iterator[Finding]:
 def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
     if not site.plan.breakers:
         return []
-    name = S.names(site.spend)["breaker_policy"]
+    name = spend_plan.names(site.spend)["breaker_policy"]
     policy_id = _deployed.listed(ctx).get(name)
     policy = _deployed.content(ctx, name, policy_id) if policy_id else None
     found, a, ref = [], site.account, policy.id if policy else ""
     for breaker in site.plan.breakers:
         b, resource = breaker.budget, f"budget action on {breaker.budget}"
-        want = S.breaker_request(site.spend, breaker, account_id=a, role_arn="", policy_ref=ref,
-                                 topic_arn=site.topic_arn)  # fmt: skip
+        want = spend_requests.breaker_request(
+            site.spend, breaker, account_id=a, role_arn="", policy_ref=ref, topic_arn=site.topic_arn
+        )
         actions = _spend.budget_actions(ctx, site, b)
         if not actions:
             message = (f"Budget {b} in account {a} has no circuit-breaker action, so nothing stops "
@@ -72,12 +73,12 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
 
 
 def _policy_problems(
-    site: _spend.Site, breaker: S.BreakerPlan, name: str, policy: _deployed.Deployed | None
+    site: _spend.Site, breaker: spend_plan.BreakerPlan, name: str, policy: _deployed.Deployed | None
 ) -> list[str]:
     """The deny-launch policy the action applies is missing or says something else."""
     if policy is None:
         return [f"the {KIND[breaker.kind]} {name} it applies is not deployed"]
-    want = S.deny_launch_policy(site.spend)
+    want = spend_requests.deny_launch_policy(site.spend)
     if equivalent(want, policy.content):
         return []
     return [f"its {KIND[breaker.kind]} {policy.label} differs from the spec: "

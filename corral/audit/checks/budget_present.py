@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from corral import keys as K
-from corral import spend as S
-from corral.checks import _spend
-from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
-from corral.findings import Finding
+from corral.audit.checks import _spend
+from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
+from corral.audit.findings import Finding
+from corral.build import spend_plan, spend_requests
+from corral.spec import keys as K
+from corral.spec import spend as spend_spec
 
 METADATA = CheckMetadata(
     id="budget-present",
@@ -41,17 +42,20 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
         problems = _problems(ctx, site, budget, have)
         found += [failed(METADATA, a, None, resource, p) for p in problems]
         if not problems:
+            subscribers = spend_requests.subscribers(site.spend, site.topic_arn)
             message = (
                 f"Budget {budget.name} in account {a} limits monthly cost to "
-                f"{S.money(budget.limit)} {S.CURRENCY} and notifies "
-                f"{len(S.subscribers(site.spend, site.topic_arn))} subscribers at each of its "
+                f"{spend_requests.money(budget.limit)} {spend_spec.CURRENCY} and notifies "
+                f"{len(subscribers)} subscribers at each of its "
                 f"{len(budget.notifications)} thresholds."
             )
             found.append(passed(METADATA, a, None, resource, message))
     return found
 
 
-def _problems(ctx: VerifyContext, site: _spend.Site, budget: S.BudgetPlan, have: dict) -> list:
+def _problems(
+    ctx: VerifyContext, site: _spend.Site, budget: spend_plan.BudgetPlan, have: dict
+) -> list:
     a, name = site.account, budget.name
     changes = _spend.budget_changes(site, budget, have)
     problems = []

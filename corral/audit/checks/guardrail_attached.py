@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from corral import keys as K
-from corral.checks import _deployed
-from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
-from corral.findings import Finding
+from corral.audit.checks import _deployed
+from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
+from corral.audit.findings import Finding
+from corral.spec import keys as K
 
 METADATA = CheckMetadata(
     id="guardrail-attached",

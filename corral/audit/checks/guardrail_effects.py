@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 
-from corral import keys as K
-from corral.aws import ReadError
-from corral.checks import _effects
-from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, errored, failed, passed
-from corral.findings import Finding
-from corral.probes import run_probes
+from corral.audit.aws import ReadError
+from corral.audit.checks import _effects
+from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, errored, failed, passed
+from corral.audit.findings import Finding
+from corral.evaluate.probes import run_probes
+from corral.spec import keys as K
 
 METADATA = CheckMetadata(
     id="guardrail-effects",

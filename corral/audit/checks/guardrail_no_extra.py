@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from corral import keys as K
-from corral import spend
-from corral.checks import _deployed
-from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
-from corral.findings import Finding
+from corral.audit.checks import _deployed
+from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
+from corral.audit.findings import Finding
+from corral.build import spend_plan
+from corral.spec import keys as K
 
 METADATA = CheckMetadata(
     id="guardrail-no-extra",
@@ -28,7 +28,7 @@ def run(ctx: VerifyContext) -> Iterator[Finding]:
     if not ctx.org_level:
         return
     planned = {d.name for d in ctx.plan.documents} | set(ctx.policy_ids)
-    planned |= spend.deployed_policies(ctx.spec.spend)  # the circuit breaker's deny policy
+    planned |= spend_plan.deployed_policies(ctx.spec.spend)  # the circuit breaker's deny policy
     org = ctx.spec.mode == K.ORGANIZATION
     found = _deployed.listed(ctx)
     extra = sorted(

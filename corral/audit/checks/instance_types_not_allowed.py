@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from corral import keys as K
-from corral.checks import _scope
-from corral.checks._base import SWEEP_REGION, CheckMetadata, SweepContext, failed
-from corral.findings import Finding
+from corral.audit.checks import _scope
+from corral.audit.checks._base import SWEEP_REGION, CheckMetadata, SweepContext, failed
+from corral.audit.findings import Finding
+from corral.spec import keys as K
 
 METADATA = CheckMetadata(
     id="instance-types-not-allowed",

@@ -7,11 +7,11 @@ import json
 import urllib.parse
 from collections.abc import Iterator
 
-from corral import keys as K
-from corral import spend
-from corral.checks import _deployed
-from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
-from corral.findings import Finding
+from corral.audit.checks import _deployed
+from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
+from corral.audit.findings import Finding
+from corral.build import spend_plan
+from corral.spec import keys as K
 
 METADATA = CheckMetadata(
     id="principals-covered",
@@ -40,7 +40,7 @@ def _exempt(ctx: VerifyContext, arn: str) -> bool:
 
 def _corral_service_role(ctx: VerifyContext, role: dict) -> bool:
     """A role spend detection deploys, that only AWS services can assume."""
-    if role.get("Path") != K.IAM_PATH or role["RoleName"] not in spend.service_roles(
+    if role.get("Path") != K.IAM_PATH or role["RoleName"] not in spend_plan.service_roles(
         ctx.spec.spend
     ):
         return False

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from corral import keys as K
-from corral import spend as S
-from corral.checks import _spend
-from corral.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
-from corral.checks._policy import describe_changes, equivalent
-from corral.findings import Finding
+from corral.audit.checks import _spend
+from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
+from corral.audit.checks._policy import describe_changes, equivalent
+from corral.audit.findings import Finding
+from corral.build import spend_requests
+from corral.spec import keys as K
 
 METADATA = CheckMetadata(
     id="topic-subscriptions",
@@ -45,7 +45,7 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
     problems = []
     attributes = site.read(ctx, "sns", "GetTopicAttributes", region=home, TopicArn=arn)
     policy = attributes.get("Attributes", {}).get("Policy", "{}")
-    want = S.topic_policy(site.spend, site.plan, arn, site.account)
+    want = spend_requests.topic_policy(site.spend, site.plan, arn, site.account)
     if not equivalent(want, policy):
         changes = "; ".join(describe_changes(want, policy))
         problems.append(f"SNS topic {name} in {where} has a topic policy that differs from the "
@@ -53,7 +53,7 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
     out = site.read(ctx, "sns", "ListSubscriptionsByTopic", region=home, TopicArn=arn)
     subscribed = {(s["Protocol"], s["Endpoint"]): s["SubscriptionArn"]
                   for s in out.get("Subscriptions", [])}  # fmt: skip
-    for request in S.subscription_requests(site.spend, arn):
+    for request in spend_requests.subscription_requests(site.spend, arn):
         protocol, endpoint = request["Protocol"], request["Endpoint"]
         state = subscribed.get((protocol, endpoint))
         if state is None:
@@ -65,7 +65,7 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
                             f"it from the message AWS sent to {endpoint}.")  # fmt: skip
     if problems:
         return [failed(METADATA, site.account, home, resource, p) for p in problems]
-    count = len(S.subscription_requests(site.spend, arn))
+    count = len(spend_requests.subscription_requests(site.spend, arn))
     message = (f"SNS topic {name} in {where} has its topic policy and all {count} confirmed "
                "subscriptions.")  # fmt: skip
     return [passed(METADATA, site.account, home, resource, message)]

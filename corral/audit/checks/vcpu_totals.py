@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from corral import catalog
-from corral import keys as K
-from corral.checks import _scope
-from corral.checks._base import SWEEP_REGION, CheckMetadata, SweepContext, failed, passed
-from corral.findings import Finding
+from corral.audit.checks import _scope
+from corral.audit.checks._base import SWEEP_REGION, CheckMetadata, SweepContext, failed, passed
+from corral.audit.findings import Finding
+from corral.spec import catalog
+from corral.spec import keys as K
 
 METADATA = CheckMetadata(
     id="vcpu-totals",
