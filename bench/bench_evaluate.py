@@ -20,7 +20,8 @@ from importlib import resources
 
 from support import best_of
 
-from corral.evaluate.engine import PolicyRef, Request, evaluate
+from corral.evaluate.engine import evaluate
+from corral.evaluate.policy import PolicyRef, Request
 
 ACCOUNT = "111122223333"
 LEVELS = ("r-root", "ou-workloads", "ou-prod", "ou-team", ACCOUNT)

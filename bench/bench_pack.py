@@ -23,10 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "policies"))
 
 import harness  # noqa: E402
+import harness_pack  # noqa: E402
+import harness_program  # noqa: E402
+import harness_requests  # noqa: E402
 from google.protobuf import struct_pb2  # noqa: E402
 
-from corral.build import documents, packconfig  # noqa: E402
-from corral.spec import model as spec  # noqa: E402
+from corral.build import packconfig  # noqa: E402
+from corral.build.plan import build_plan  # noqa: E402
+from corral.spec.load import from_config, load_stack_file  # noqa: E402
 
 EXAMPLE = ROOT / "Pulumi.example.yaml"
 NOOP_MAIN = """
@@ -85,11 +89,11 @@ def _resource(i: int) -> tuple[str, dict]:
     return "aws:lambda/function:Function", {"role": "arn", "runtime": "python3.12"}
 
 
-def stack(count: int, stack_config: dict) -> list[harness.Registration]:
+def stack(count: int, stack_config: dict) -> list[harness_program.Registration]:
     """A stack of ``count`` resources: corral's documents plus a mix of workload resources."""
-    plan = documents.build_plan(spec.from_config(stack_config))
-    provider = harness.default_provider(
-        "aws", harness.config_strings(stack_config), "bench", "corral"
+    plan = build_plan(from_config(stack_config))
+    provider = harness_requests.default_provider(
+        "aws", harness_program.config_strings(stack_config), "bench", "corral"
     )
     regs = [provider]
     ref = f"{provider.urn}::{provider.id}"
@@ -97,7 +101,7 @@ def stack(count: int, stack_config: dict) -> list[harness.Registration]:
         urn = f"urn:pulumi:bench::corral::aws:organizations/policy:Policy::{doc.name}"
         props = {"name": doc.name, "content": doc.content, "type": "SERVICE_CONTROL_POLICY"}
         regs.append(
-            harness.Registration(
+            harness_program.Registration(
                 urn, "aws:organizations/policy:Policy", doc.name, True, _struct(props), provider=ref
             )
         )
@@ -105,14 +109,16 @@ def stack(count: int, stack_config: dict) -> list[harness.Registration]:
         token, props = _resource(i)
         name = f"r{i}"
         urn = f"urn:pulumi:bench::corral::{token}::{name}"
-        regs.append(harness.Registration(urn, token, name, True, _struct(props), provider=ref))
+        regs.append(
+            harness_program.Registration(urn, token, name, True, _struct(props), provider=ref)
+        )
     return regs
 
 
 def measure(pack_dir: Path, config: dict, stack_config: dict, stacks: dict) -> dict[int, float]:
     """Seconds to analyze each stack with the pack in ``pack_dir`` (best of ``repeats``)."""
     times = {}
-    with harness.PackProcess(pack_dir, stack_config=stack_config) as pack:
+    with harness_pack.PackProcess(pack_dir, stack_config=stack_config) as pack:
         pack.configure(config)
         pack.analyze(stacks[min(stacks)][:50])  # warm up imports and caches
         for count, regs in stacks.items():
@@ -131,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = (200, 1000) if args.quick else (1000, 10000)
     stack_config = harness.load_stack_config(EXAMPLE)
-    config = packconfig.pack_config(spec.load_stack_file(EXAMPLE))
+    config = packconfig.pack_config(load_stack_file(EXAMPLE))
     stacks = {n: stack(n, stack_config) for n in sizes}
     with tempfile.TemporaryDirectory() as tmp:
         noop = Path(tmp)

@@ -9,7 +9,7 @@ instance documents, and looser variants of both). The figures:
   up to the root, list_policies_for_target and describe_policy per level);
 - decide: ``corral.evaluate.engine.evaluate`` of every authorization of every probe the example
   spec implies for its ``workloads`` target, against that chain;
-- judge: ``corral.evaluate.probes.judge`` of every probe with one shared decision cache (what
+- judge: ``corral.evaluate.judge.judge`` of every probe with one shared decision cache (what
   ``run_probes`` does per account: it stops at the first denied authorization and reuses
   decisions of identical authorizations, such as the image or subnet of launches in the
   same region).
@@ -33,11 +33,13 @@ sys.path.insert(0, str(ROOT))
 
 from support import best_of, moto_server  # noqa: E402
 
-from corral.build.documents import build_plan  # noqa: E402
+from corral.build.plan import build_plan  # noqa: E402
 from corral.cli.explain import read_scp_chain  # noqa: E402
 from corral.evaluate.engine import evaluate  # noqa: E402
-from corral.evaluate.probes import judge, probes_for, scope_for, spec_chain_ids  # noqa: E402
-from corral.spec.model import from_config  # noqa: E402
+from corral.evaluate.judge import judge  # noqa: E402
+from corral.evaluate.probes import probes_for  # noqa: E402
+from corral.evaluate.scope import scope_for, spec_chain_ids  # noqa: E402
+from corral.spec.load import from_config  # noqa: E402
 
 EXAMPLE = ROOT / "Pulumi.example.yaml"
 LOOSE = {

@@ -29,8 +29,8 @@ if str(ROOT) not in sys.path:
 import pulumi  # noqa: E402
 
 from components import program  # noqa: E402
-from corral.build.documents import build_plan  # noqa: E402
-from corral.spec.model import from_config  # noqa: E402
+from corral.build.plan import build_plan  # noqa: E402
+from corral.spec.load import from_config  # noqa: E402
 
 SIZES = (10, 100, 999)
 QUICK_SIZES = (10, 100)

@@ -49,7 +49,7 @@ from support import moto_server, wait_ready  # noqa: E402
 
 from corral.audit.aws import Connection  # noqa: E402
 from corral.audit.sweep import DEFAULT_WORKERS, Progress, sweep  # noqa: E402
-from corral.spec.model import load_stack_file  # noqa: E402
+from corral.spec.load import load_stack_file  # noqa: E402
 
 ROLE = "OrganizationAccountAccessRole"
 CHAIN = 3  # ListAccounts -> AssumeRole -> DescribeRegions, before a member is swept

@@ -1,6 +1,6 @@
 """Pulumi components that deploy corral's plan, and the names they share.
 
-The components only wire resources from :mod:`corral.build.documents` output; every
+The components only wire resources from :mod:`corral.build.plan` output; every
 type token, output name and tag they use is defined here once.
 """
 
@@ -17,7 +17,7 @@ ORGANIZATION_GUARDRAILS = "corral:index:OrganizationGuardrails"
 ACCOUNT_GUARDRAILS = "corral:index:AccountGuardrails"
 SPEND_GUARDRAILS = "corral:index:SpendGuardrails"
 
-# Document kinds produced by corral.build.documents, and the policy type they become.
+# Document kinds produced by corral.build.plan, and the policy type they become.
 SCP_KIND = K.SCP_KIND
 IAM_KIND = K.IAM_KIND
 SERVICE_CONTROL_POLICY = "SERVICE_CONTROL_POLICY"

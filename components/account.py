@@ -16,7 +16,7 @@ from components import (
     collect,
     managed_tags,
 )
-from corral.build.documents import Attachment, Plan
+from corral.build.plan import Attachment, Plan
 from corral.spec import keys as K
 
 # Principal kind (as in Attachment.target_kind) to its attachment resource and
@@ -33,7 +33,7 @@ class AccountGuardrailsArgs:
     """The arguments of :class:`AccountGuardrails`."""
 
     plan: Plan
-    """An account-mode plan from ``corral.build.documents.build_plan``: each of its
+    """An account-mode plan from ``corral.build.plan.build_plan``: each of its
     documents becomes an IAM policy under the corral path, each attachment a
     group, user or role policy attachment."""
 

@@ -17,7 +17,7 @@ from components import (
     collect,
     managed_tags,
 )
-from corral.build.documents import Attachment, Plan
+from corral.build.plan import Attachment, Plan
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class OrganizationGuardrailsArgs:
     """The arguments of :class:`OrganizationGuardrails`."""
 
     plan: Plan
-    """An organization-mode plan from ``corral.build.documents.build_plan``: each of its
+    """An organization-mode plan from ``corral.build.plan.build_plan``: each of its
     documents becomes a Service Control Policy, each attachment a policy attachment
     on the root, OU or account it names."""
 

@@ -15,10 +15,11 @@ from components import MANIFEST
 from components.account import AccountGuardrails, AccountGuardrailsArgs
 from components.organization import OrganizationGuardrails, OrganizationGuardrailsArgs
 from components.spend import SpendGuardrails, SpendGuardrailsArgs
-from corral.build.documents import BuildError, build_plan
 from corral.build.manifest import build_manifest
+from corral.build.plan import BuildError, build_plan
 from corral.spec import keys as K
-from corral.spec.model import SpecError, from_config
+from corral.spec.load import from_config
+from corral.spec.readers import SpecError
 
 # Stands in for a secret value so the spec reports the key as secret.
 _SECRET = {"secure": "[secret]"}

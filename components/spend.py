@@ -1,9 +1,9 @@
 """SpendGuardrails: budgets, alert topic, billing and vCPU alarms, circuit breaker.
 
-A thin component: every parameter comes from :mod:`corral.build.spend_requests`; this module
-only maps those request parameters onto pulumi_aws resources. Each account
-("site") gets one explicit provider per region it deploys into; member
-accounts are reached through providers that assume the configured role.
+A thin component: every parameter comes from :mod:`corral.build.spend_requests` and
+:mod:`corral.build.spend_breaker`; this module only maps those request parameters onto
+pulumi_aws resources. Each account ("site") gets one explicit provider per region it
+deploys into; member accounts are reached through providers that assume the configured role.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import SERVICE_CONTROL_POLICY, SPEND_GUARDRAILS, collect, managed_tags
-from corral.build import spend_plan, spend_requests
+from corral.build import spend_breaker, spend_plan, spend_requests
 from corral.spec import keys as K
 from corral.spec import spend as spend_spec
 
@@ -53,7 +53,7 @@ class SpendGuardrails(pulumi.ComponentResource):
 
     ids: pulumi.Output[dict[str, str]]
     """Deployed ARNs keyed ``"<site>/<group>/<name>"``, for
-    ``corral.build.spend_requests.manifest_entries``."""
+    ``corral.build.spend_manifest.manifest_entries``."""
 
     def __init__(
         self, name: str, args: SpendGuardrailsArgs, opts: pulumi.ResourceOptions | None = None
@@ -243,7 +243,7 @@ class SpendGuardrails(pulumi.ComponentResource):
 
     def _breakers(self, ctx: _Site) -> None:
         names = spend_plan.names(self._spend_spec)
-        content = spend_requests.deny_launch_policy(self._spend_spec)
+        content = spend_breaker.deny_launch_policy(self._spend_spec)
         description = "corral circuit breaker: denies new EC2 capacity; applied by a budget action."
         if ctx.plan.breakers[0].kind == "scp":
             deny = aws.organizations.Policy(
@@ -271,7 +271,7 @@ class SpendGuardrails(pulumi.ComponentResource):
             self._rn(ctx, "breaker-role"),
             name=names["breaker_role"],
             path=K.IAM_PATH,
-            assume_role_policy=ctx.account.apply(spend_requests.breaker_role_trust),
+            assume_role_policy=ctx.account.apply(spend_breaker.breaker_role_trust),
             tags=managed_tags(),
             opts=self._opts(ctx.home),
         )
@@ -280,7 +280,7 @@ class SpendGuardrails(pulumi.ComponentResource):
                 self._rn(ctx, "breaker-grant", breaker.budget),
                 role=role.id,
                 policy=deny.arn.apply(
-                    lambda arn, b=breaker: spend_requests.breaker_role_policy(
+                    lambda arn, b=breaker: spend_breaker.breaker_role_policy(
                         self._spend_spec, b, arn
                     )
                 ),
@@ -289,7 +289,7 @@ class SpendGuardrails(pulumi.ComponentResource):
             self._breaker(ctx, breaker, reference, role, grant)
 
     def _breaker(self, ctx: _Site, breaker: spend_plan.BreakerPlan, reference, role, grant) -> None:
-        request = spend_requests.breaker_request(
+        request = spend_breaker.breaker_request(
             self._spend_spec, breaker, account_id="", role_arn="", policy_ref="", topic_arn=""
         )
         threshold = request["ActionThreshold"]

@@ -38,7 +38,7 @@ from corral.audit.checks._base import (
     VerifyContext,
 )
 from corral.audit.sweep import ORCHESTRATION_ACTIONS
-from corral.build.documents import build_plan
+from corral.build.plan import build_plan
 from corral.cli.verify import required_actions, required_policy
 
 CHECKS_DIR = Path(checks.__file__).parent

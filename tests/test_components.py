@@ -9,8 +9,8 @@ import pytest
 from components import ACCOUNT_GUARDRAILS, ORGANIZATION_GUARDRAILS
 from components.account import AccountGuardrails, AccountGuardrailsArgs
 from components.organization import OrganizationGuardrails, OrganizationGuardrailsArgs
-from corral.build.documents import build_plan
-from corral.spec.model import from_config, load_stack_file
+from corral.build.plan import build_plan
+from corral.spec.load import from_config, load_stack_file
 
 SCP = "aws:organizations/policy:Policy"
 SCP_ATTACHMENT = "aws:organizations/policyAttachment:PolicyAttachment"

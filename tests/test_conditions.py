@@ -14,13 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corral.evaluate.conditions import (
-    OPERATORS,
-    ElementError,
-    compile_condition,
-    normalize_context,
-    parse_date,
-)
+from corral.evaluate.conditions import OPERATORS, compile_condition, parse_date
+from corral.evaluate.patterns import ElementError, normalize_context
 
 
 def check(operator: str, key: str, values: object, context: dict, *, variables: bool = True):

@@ -25,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corral.evaluate.engine import ALLOW, DENY, IMPLICIT_DENY, PolicyRef, Request, evaluate
+from corral.evaluate.engine import ALLOW, DENY, IMPLICIT_DENY, evaluate
+from corral.evaluate.policy import PolicyRef, Request
 
 SETTINGS = settings(
     max_examples=800, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]

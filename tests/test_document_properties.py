@@ -12,25 +12,23 @@ from collections.abc import Sequence
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from corral.build.documents import BuildError, Plan, build_plan
-from corral.evaluate.engine import ALLOW, PolicyRef, Request, evaluate
+from corral.build.plan import BuildError, Plan, build_plan
+from corral.evaluate.engine import ALLOW, evaluate
+from corral.evaluate.judge import allow_all, run_probes, spec_identity_policies, spec_scp_chain
+from corral.evaluate.policy import PolicyRef, Request
 from corral.evaluate.probes import (
     GLOBAL_CALLS,
     INCIDENT_TYPE,
-    Scope,
-    allow_all,
     concrete_principal,
     global_region,
     launch,
-    run_probes,
-    scope_for,
-    spec_chain_ids,
-    spec_identity_policies,
-    spec_scp_chain,
 )
+from corral.evaluate.scope import Scope, scope_for, spec_chain_ids
 from corral.spec import catalog
 from corral.spec import keys as K
-from corral.spec.model import Spec, SpecError, from_config
+from corral.spec.load import from_config
+from corral.spec.model import Spec
+from corral.spec.readers import SpecError
 
 SETTINGS = settings(
     max_examples=150,

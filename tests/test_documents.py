@@ -1,4 +1,4 @@
-"""corral.build.documents: golden documents, determinism, limits and packing."""
+"""corral.build.documents and .plan: golden documents, determinism, limits and packing."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from corral.build import documents
-from corral.build.documents import BuildError, build_plan, pack
+from corral.build.plan import VERSION, BuildError, build_plan, pack
 from corral.spec import catalog
 from corral.spec import keys as K
-from corral.spec.model import from_config, load_stack_file
+from corral.spec.load import from_config, load_stack_file
 
 GOLDEN = Path(__file__).parent / "golden" / "example"
 UPDATE = os.environ.get("CORRAL_UPDATE_GOLDEN") == "1"
@@ -159,7 +159,7 @@ def test_pack_uses_as_few_documents_as_fit():
     assert len(groups) == 5  # two 9xx-character statements fit per 2,000-character document
     assert sum(len(g) for g in groups) == 9
     for group in groups:
-        assert len(documents.minify({"Version": documents.VERSION, "Statement": group})) <= 2000
+        assert len(documents.minify({"Version": VERSION, "Statement": group})) <= 2000
 
 
 def test_pack_refuses_a_statement_larger_than_a_document():

@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from corral.build import documents
+from corral.build.plan import Document, Plan, build_plan
 from examples.emulator import demo, server
 from examples.emulator.apply import apply_program
 
@@ -174,17 +175,15 @@ def test_tampering_after_deploy_is_caught(session, url, tmp_path):
 def test_program_and_verifier_disagreeing_fails(session, url, tmp_path, monkeypatch):
     """If the program deployed a document the verifier does not expect, verify is red."""
     _, config, stack = organization(session, url, tmp_path)
-    real = documents.build_plan
+    real = build_plan
 
     def drifting(spec):
         plan = real(spec)
         drifted = []
         for doc in plan.documents:
             content = doc.content.replace('"us-east-1"', '"us-east-1","sa-east-1"')
-            drifted.append(
-                documents.Document(doc.name, doc.kind, doc.guardrails, content, doc.description)
-            )
-        return documents.Plan(plan.mode, tuple(drifted), plan.attachments)
+            drifted.append(Document(doc.name, doc.kind, doc.guardrails, content, doc.description))
+        return Plan(plan.mode, tuple(drifted), plan.attachments)
 
     monkeypatch.setattr("components.program.build_plan", drifting)
     apply_program(config, session, url)

@@ -14,16 +14,8 @@ import json
 import pytest
 
 import corral.evaluate.engine
-from corral.evaluate.engine import (
-    ALLOW,
-    DENY,
-    IMPLICIT_DENY,
-    Decision,
-    PolicyRef,
-    Reason,
-    Request,
-    evaluate,
-)
+from corral.evaluate.engine import ALLOW, DENY, IMPLICIT_DENY, Decision, Reason, evaluate
+from corral.evaluate.policy import PolicyRef, Request
 
 ACCOUNT = "111122223333"
 USER = f"arn:aws:iam::{ACCOUNT}:user/dev"

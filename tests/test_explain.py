@@ -12,7 +12,7 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from corral.build.documents import build_plan
+from corral.build.plan import build_plan
 from corral.cli import main as cli
 from corral.cli.explain import (
     CommandError,
@@ -23,8 +23,9 @@ from corral.cli.explain import (
     simulation_params,
     validate_simulation_params,
 )
-from corral.evaluate.engine import ALLOW, DENY, IMPLICIT_DENY, Decision, Reason, Request, evaluate
-from corral.spec.model import load_stack_file
+from corral.evaluate.engine import ALLOW, DENY, IMPLICIT_DENY, Decision, Reason, evaluate
+from corral.evaluate.policy import Request
+from corral.spec.load import load_stack_file
 from tests.conftest import EXAMPLE_STACK
 
 INSTANCE_W2 = "arn:aws:ec2:us-west-2:111122223333:instance/*"

@@ -32,7 +32,8 @@ from corral.audit.sweep import sweep
 from corral.audit.verify import verify
 from corral.cli.main import main as corral_main
 from corral.cli.verify import required_actions, required_policy
-from corral.evaluate.engine import ALLOW, IMPLICIT_DENY, PolicyRef, Request, evaluate
+from corral.evaluate.engine import ALLOW, IMPLICIT_DENY, evaluate
+from corral.evaluate.policy import PolicyRef, Request
 
 ROLE = "OrganizationAccountAccessRole"
 MEMBER_ROLE = f"arn:aws:iam::222233334444:role/{ROLE}"

@@ -11,28 +11,25 @@ from collections.abc import Callable
 import pytest
 import yaml
 
+import corral.evaluate.judge
 import corral.evaluate.probes
-from corral.build.documents import (
-    SID_INSTANCES_ALLOW,
-    SID_REGIONS,
-    Plan,
-    build_plan,
-)
-from corral.evaluate.engine import PolicyRef
+import corral.evaluate.scope
+from corral.build.documents import SID_INSTANCES_ALLOW, SID_REGIONS
+from corral.build.plan import Plan, build_plan
+from corral.evaluate.judge import full_aws_access, run_probes
+from corral.evaluate.policy import PolicyRef
 from corral.evaluate.probes import (
     EXPECT_DENY,
     EXPECT_NOT_DENIED,
     INCIDENT_TYPE,
     LAUNCH_RESOURCES,
     concrete_principal,
-    full_aws_access,
     global_region,
     probes_for,
-    run_probes,
-    scope_for,
 )
+from corral.evaluate.scope import scope_for
 from corral.spec import keys as K
-from corral.spec.model import from_config, load_stack_file
+from corral.spec.load import from_config, load_stack_file
 from tests.conftest import EXAMPLE_STACK
 
 ROOT_ID = "r-a1b2"
@@ -91,6 +88,8 @@ def failures(results: list) -> dict[str, str]:
 
 def test_module_docstring_example_runs():
     assert doctest.testmod(corral.evaluate.probes).failed == 0
+    assert doctest.testmod(corral.evaluate.scope).failed == 0
+    assert doctest.testmod(corral.evaluate.judge).failed == 0
 
 
 def test_example_spec_passes_every_probe_in_organization_mode():
@@ -132,10 +131,10 @@ def test_incident_launch_is_probed_in_every_region_with_every_resource():
 def test_representative_types_are_the_smallest_and_largest_permitted_per_pattern():
     spec = load_stack_file(EXAMPLE_STACK)
     scope = scope_for(spec, [ROOT_ID, WORKLOADS_ID])
-    chosen = corral.evaluate.probes.representative_types(scope)
+    chosen = corral.evaluate.scope.representative_types(scope)
     assert "t3.2xlarge" in chosen and "m7i.4xlarge" in chosen
     assert all(scope.permits(t) for t in chosen)
-    assert dict(corral.evaluate.probes.forbidden_types(scope)) == {
+    assert dict(corral.evaluate.scope.forbidden_types(scope)) == {
         "c7i.metal-24xl": "it matches the deny pattern *.metal*",
         "c7i.8xlarge": "it has more than 16 vCPUs",
     }

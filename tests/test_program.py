@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from components import program
-from corral.build.documents import BuildError, build_plan
 from corral.build.manifest import build_manifest, digest
-from corral.spec.model import from_config
+from corral.build.plan import BuildError, build_plan
+from corral.spec.load import from_config
 
 MAIN = Path(__file__).resolve().parent.parent / "__main__.py"
 SCP = "aws:organizations/policy:Policy"

@@ -1,4 +1,4 @@
-"""corral.spec.model: one test per error class, asserting the exact message."""
+"""corral.spec.load: one test per error class, asserting the exact message."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from corral.spec import keys as K
-from corral.spec.model import InstanceRule, SpecError, from_config, load_stack_file
+from corral.spec.load import from_config, load_stack_file
+from corral.spec.model import InstanceRule
+from corral.spec.readers import SpecError
 
 BASE = {
     "aws:region": "us-east-1",

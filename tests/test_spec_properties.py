@@ -11,11 +11,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corral.build import documents
+from corral.build.plan import build_plan
 from corral.cli.main import main
 from corral.spec import catalog
 from corral.spec import keys as K
-from corral.spec.model import SpecError, from_config
+from corral.spec.load import from_config
+from corral.spec.readers import SpecError
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -73,7 +74,7 @@ def _assert_valid_or_one_line(config: dict) -> None:
         )
         assert len(message) < 600
         return
-    plan = documents.build_plan(spec) if spec.allowed_regions else None
+    plan = build_plan(spec) if spec.allowed_regions else None
     if plan is not None:
         for doc in plan.documents:
             json.loads(doc.content)

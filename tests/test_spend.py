@@ -1,5 +1,6 @@
 """Spend detection: parsing and validation (corral.spec.spend), quota classes, the plan
-(corral.build.spend_plan) and the request builders (corral.build.spend_requests)."""
+(corral.build.spend_plan), the request builders (corral.build.spend_requests and
+spend_breaker) and the manifest and render views (corral.build.spend_manifest)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import json
 
 import pytest
 
-from corral.build import spend_plan, spend_requests
-from corral.spec import catalog
+from corral.build import spend_breaker, spend_manifest, spend_plan, spend_requests
+from corral.spec import catalog, quotas
 from corral.spec import keys as K
 from corral.spec import spend as spend_spec
-from corral.spec.model import SpecError
+from corral.spec.readers import SpecError
 
 EMAIL = {"emails": ["ops@example.com"]}
 MEMBERS = ("111111111111", "222222222222")
@@ -33,14 +34,16 @@ def error(values, **kwargs) -> str:
 
 
 def test_reserved_keys_are_the_ones_the_spec_reserves():
-    assert spend_spec.SPEND_KEYS == K.SPEND_KEYS
+    assert K.SPEND_KEYS == (K.BUDGETS, K.ALARMS, K.NOTIFICATIONS, K.CIRCUIT_BREAKER)
+    assert K.SPEND_KEYS == ("budgets", "alarms", "notifications", "circuitBreaker")
+    assert not set(K.SPEND_KEYS) & set(K.TOP_LEVEL_KEYS)
 
 
 def test_no_spend_key_means_spend_detection_is_off():
     spend = parse({})
     assert spend.enabled is False
     assert spend_plan.plan(spend) == ()
-    assert spend_requests.manifest_entries(spend)["enabled"] is False
+    assert spend_manifest.manifest_entries(spend)["enabled"] is False
 
 
 def test_defaults_with_only_an_email():
@@ -209,8 +212,8 @@ def test_organization_breaker_needs_the_management_deployment():
 
 def test_every_catalog_instance_type_has_an_on_demand_class_or_is_dedicated_host_only():
     for instance_type in catalog.instance_types():
-        cls = spend_spec.quota_class(instance_type)
-        assert cls in spend_spec.vcpu_classes() or catalog.family(instance_type).startswith("mac")
+        cls = quotas.quota_class(instance_type)
+        assert cls in quotas.vcpu_classes() or catalog.family(instance_type).startswith("mac")
 
 
 @pytest.mark.parametrize(
@@ -224,11 +227,11 @@ def test_every_catalog_instance_type_has_an_on_demand_class_or_is_dedicated_host
     ],
 )  # fmt: skip
 def test_quota_class_of_instance_types(instance_type, expected):
-    assert spend_spec.quota_class(instance_type) == expected
+    assert quotas.quota_class(instance_type) == expected
 
 
 def test_derived_classes_are_the_ten_on_demand_quotas():
-    assert spend_spec.vcpu_classes() == (
+    assert quotas.vcpu_classes() == (
         "DL", "F", "G", "HPC", "HighMem", "Inf", "P", "Standard", "Trn", "X"
     )  # fmt: skip
 
@@ -299,8 +302,8 @@ def test_budget_request_with_linked_account_filter():
 
 def test_deny_launch_policy_is_deterministic_and_exempts_break_glass():
     spend = parse({"notifications": EMAIL}, exempt_principals=["arn:aws:iam::*:role/bg"])
-    text = spend_requests.deny_launch_policy(spend)
-    assert text == spend_requests.deny_launch_policy(spend)
+    text = spend_breaker.deny_launch_policy(spend)
+    assert text == spend_breaker.deny_launch_policy(spend)
     [statement] = json.loads(text)["Statement"]
     assert statement["Effect"] == "Deny"
     assert statement["Action"] == sorted(statement["Action"])
@@ -318,7 +321,7 @@ def test_scp_breaker_role_policy_is_least_privilege():
     spend = parse(values, mode="organization", accounts=MEMBERS)
     breaker = spend_plan.plan(spend)[0].breakers[0]
     document = json.loads(
-        spend_requests.breaker_role_policy(spend, breaker, "arn:aws:organizations::9:policy/p")
+        spend_breaker.breaker_role_policy(spend, breaker, "arn:aws:organizations::9:policy/p")
     )
     assert document["Statement"] == [
         {
@@ -336,7 +339,7 @@ def test_scp_breaker_role_policy_is_least_privilege():
 def test_manifest_lists_every_budget_alarm_and_topic_with_ids():
     spend = parse({"notifications": EMAIL}, region="eu-west-1")
     ids = {"account/topic/corral-spend-alerts": "arn:aws:sns:eu-west-1:1:corral-spend-alerts"}
-    manifest = spend_requests.manifest_entries(spend, ids)
+    manifest = spend_manifest.manifest_entries(spend, ids)
     assert manifest["topics"] == [
         {"site": "account", "accountId": None, "name": "corral-spend-alerts",
          "region": "eu-west-1", "id": ids["account/topic/corral-spend-alerts"]}
@@ -353,7 +356,7 @@ def test_render_shows_classes_regions_and_the_breaker_policy():
         {"notifications": EMAIL, "circuitBreaker": {"enabled": True}},
         principals={"roles": ["Admin"]},
     )
-    view = spend_requests.render(spend)
+    view = spend_manifest.render(spend)
     assert view["vcpuClasses"][0] == "DL/OnDemand"
     assert len(view["regions"]) == 36
     assert view["circuitBreakerPolicy"]["Statement"][0]["Sid"] == "CorralCircuitBreakerDenyLaunch"
@@ -368,11 +371,9 @@ def test_spend_example_stack_parses():
 
     config = yaml.safe_load((ROOT / "Pulumi.spend-example.yaml").read_text())["config"]
     values = {
-        k.split(":", 1)[1]: v
-        for k, v in config.items()
-        if k.split(":", 1)[1] in spend_spec.SPEND_KEYS
+        k.split(":", 1)[1]: v for k, v in config.items() if k.split(":", 1)[1] in K.SPEND_KEYS
     }
-    assert sorted(values) == sorted(spend_spec.SPEND_KEYS)
+    assert sorted(values) == sorted(K.SPEND_KEYS)
     spend = parse(
         values,
         region=config["aws:region"],

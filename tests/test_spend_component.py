@@ -2,7 +2,7 @@
 
 Every budget, notification, subscriber, topic policy, alarm (one per region per
 On-Demand class), forwarding rule and circuit breaker is asserted against the
-parameters corral.build.spend_requests builds.
+parameters corral.build.spend_requests and corral.build.spend_breaker build.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pulumi
 import pytest
 
 from components.spend import SPEND_GUARDRAILS, SpendGuardrails, SpendGuardrailsArgs
-from corral.build import spend_plan, spend_requests
-from corral.spec import catalog
+from corral.build import spend_breaker, spend_plan, spend_requests
+from corral.spec import catalog, quotas
 from corral.spec import spend as spend_spec
 
 DEPLOYER = "999999999999"
@@ -39,7 +39,7 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 SCP = "aws:organizations/policy:Policy"
 IAM_POLICY = "aws:iam/policy:Policy"
 REGIONS = catalog.regions("aws")
-CLASSES = spend_spec.vcpu_classes()
+CLASSES = quotas.vcpu_classes()
 
 
 @dataclass
@@ -292,7 +292,7 @@ def test_account_mode_circuit_breaker_applies_an_iam_policy(mocks):
     deploy(spend)
     [deny] = mocks.of(IAM_POLICY)
     assert deny.inputs["name"] == "corral-circuit-breaker"
-    assert deny.inputs["policy"] == spend_requests.deny_launch_policy(spend)
+    assert deny.inputs["policy"] == spend_breaker.deny_launch_policy(spend)
     statement = policy(deny)["Statement"][0]
     assert "ec2:RunInstances" in statement["Action"]
     assert statement["Condition"] == {
@@ -368,7 +368,7 @@ def test_organization_management_deployment_linked_account_budgets_and_scp_break
         assert budget.inputs["accountId"] == DEPLOYER
     [scp] = mocks.of(SCP)
     assert scp.inputs["type"] == "SERVICE_CONTROL_POLICY"
-    assert scp.inputs["content"] == spend_requests.deny_launch_policy(spend)
+    assert scp.inputs["content"] == spend_breaker.deny_launch_policy(spend)
     actions = sorted(mocks.of(ACTION), key=lambda a: a.inputs["budgetName"])
     assert scp.id.startswith("p-")
     assert [a.inputs["definition"] for a in actions] == [

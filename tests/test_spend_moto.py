@@ -1,5 +1,5 @@
-"""The requests corral.build.spend_requests builds are valid AWS API calls: created in moto,
-read back.
+"""The requests corral.build.spend_requests and spend_breaker build are valid AWS API calls:
+created in moto, read back.
 
 boto3 validates every parameter against botocore's service model before a call
 leaves the client, so each call below is also a model check. Moto implements
@@ -18,7 +18,7 @@ import pytest
 from botocore.validate import ParamValidator
 from moto import mock_aws
 
-from corral.build import spend_plan, spend_requests
+from corral.build import spend_breaker, spend_plan, spend_requests
 from corral.spec import catalog
 from corral.spec import spend as spend_spec
 
@@ -200,23 +200,23 @@ def test_circuit_breaker_policy_role_and_action(aws):
     names = spend_plan.names(spend)
     deny = iam.create_policy(
         PolicyName=names["breaker_policy"], Path="/corral/",
-        PolicyDocument=spend_requests.deny_launch_policy(spend),
+        PolicyDocument=spend_breaker.deny_launch_policy(spend),
     )["Policy"]  # fmt: skip
     role = iam.create_role(
         RoleName=names["breaker_role"], Path="/corral/",
-        AssumeRolePolicyDocument=spend_requests.breaker_role_trust(account),
+        AssumeRolePolicyDocument=spend_breaker.breaker_role_trust(account),
     )["Role"]  # fmt: skip
     [breaker] = site.breakers
-    grant = spend_requests.breaker_role_policy(spend, breaker, deny["Arn"])
+    grant = spend_breaker.breaker_role_policy(spend, breaker, deny["Arn"])
     iam.put_role_policy(RoleName=names["breaker_role"], PolicyName="apply", PolicyDocument=grant)
     stored = iam.get_role_policy(RoleName=names["breaker_role"], PolicyName="apply")
     assert stored["PolicyDocument"] == json.loads(grant)
     version = iam.get_policy_version(PolicyArn=deny["Arn"], VersionId=deny["DefaultVersionId"])
     assert version["PolicyVersion"]["Document"] == json.loads(
-        spend_requests.deny_launch_policy(spend)
+        spend_breaker.deny_launch_policy(spend)
     )
     # Moto has no budget-action API: check the request against CreateBudgetAction's model.
-    request = spend_requests.breaker_request(
+    request = spend_breaker.breaker_request(
         spend, breaker, account_id=account, role_arn=role["Arn"], policy_ref=deny["Arn"],
         topic_arn=topic,
     )  # fmt: skip
@@ -235,7 +235,7 @@ def test_scp_circuit_breaker_request_is_valid():
     spend = spend_spec.parse(values, mode="organization", partition="aws", region="us-east-1",
                     account_ids=["111111111111"])  # fmt: skip
     [breaker] = spend_plan.plan(spend)[0].breakers
-    request = spend_requests.breaker_request(
+    request = spend_breaker.breaker_request(
         spend, breaker, account_id="999999999999",
         role_arn="arn:aws:iam::999999999999:role/corral/corral-circuit-breaker",
         policy_ref="p-abcd1234", topic_arn="arn:aws:sns:us-east-1:999999999999:corral-spend-alerts",

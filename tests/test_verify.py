@@ -22,8 +22,8 @@ from test_verify_support import (
 from corral.audit import findings as F
 from corral.audit.aws import Connection
 from corral.audit.verify import ManifestError, verify
-from corral.build.documents import build_plan
 from corral.build.manifest import build_manifest
+from corral.build.plan import build_plan
 from corral.cli import errors as E
 
 

@@ -36,8 +36,8 @@ from corral.audit import findings as F
 from corral.audit.aws import Connection
 from corral.audit.checks._base import VerifyContext
 from corral.audit.verify import run_check
-from corral.build import spend_requests
-from corral.build.documents import build_plan
+from corral.build import spend_breaker
+from corral.build.plan import build_plan
 from corral.cli import errors as E
 from examples.emulator import server
 
@@ -133,7 +133,7 @@ def test_budget_actions_fails_when_the_action_is_deleted(account: dict) -> None:
 
 
 def test_budget_actions_fails_when_the_deny_policy_is_edited(account: dict) -> None:
-    document = json.loads(spend_requests.deny_launch_policy(account["spec"].spend))
+    document = json.loads(spend_breaker.deny_launch_policy(account["spec"].spend))
     document["Statement"][0]["Action"].remove("ec2:RunInstances")
     client("iam").create_policy_version(
         PolicyArn=account["policy"], PolicyDocument=json.dumps(document), SetAsDefault=True

@@ -28,8 +28,8 @@ from corral.audit import findings as F
 from corral.audit.aws import Connection
 from corral.audit.checks._base import VerifyContext
 from corral.audit.verify import run_check, verify
-from corral.build.documents import build_plan
-from corral.evaluate.probes import run_probes
+from corral.build.plan import build_plan
+from corral.evaluate.judge import run_probes
 
 CHECK = "guardrail-effects"
 [EFFECTS] = [c for c in checks.REGISTRY if c.id == CHECK]

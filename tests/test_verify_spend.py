@@ -37,7 +37,7 @@ from corral.audit.aws import Connection
 from corral.audit.checks._base import VerifyContext
 from corral.audit.verify import run_check, verify
 from corral.build import spend_plan, spend_requests
-from corral.build.documents import build_plan
+from corral.build.plan import build_plan
 from corral.cli import errors as E
 from corral.cli.verify import register, required_policy
 from corral.spec import catalog

@@ -14,10 +14,11 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from moto.budgets.models import budgets_backends
 
-from corral.build import spend_plan, spend_requests
-from corral.build.documents import Plan, build_plan
+from corral.build import spend_breaker, spend_plan, spend_requests
+from corral.build.plan import Plan, build_plan
 from corral.spec import keys as K
-from corral.spec.model import Spec, load_stack_file
+from corral.spec.load import load_stack_file
+from corral.spec.model import Spec
 from examples.emulator import server
 
 REGION = "us-east-1"
@@ -346,7 +347,7 @@ def budgets_client(endpoint: str | None = None) -> Any:
 
 
 def deploy_breakers(spec: Spec, topic: str, endpoint: str | None = None) -> dict[str, Any]:
-    """Create, from corral.build.spend_requests, each circuit breaker of the deploying account: the
+    """Create, from corral.build.spend_breaker, each circuit breaker of the deploying account: the
     deny-launch policy (SCP or IAM), the execution role and the budget actions. The budgets
     must exist (``deploy_spend``). Returns the policy reference, the role ARN and the action
     id of each budget. A fresh moto world has no budget actions, so the stand-in starts empty."""
@@ -354,7 +355,7 @@ def deploy_breakers(spec: Spec, topic: str, endpoint: str | None = None) -> dict
     spend, names = spec.spend, spend_plan.names(spec.spend)
     [site] = [s for s in spend_plan.plan(spend) if s.account_id is None]
     account = client("sts", endpoint).get_caller_identity()["Account"]
-    content = spend_requests.deny_launch_policy(spend)
+    content = spend_breaker.deny_launch_policy(spend)
     if spec.mode == K.ORGANIZATION:
         ref = client("organizations", endpoint).create_policy(
             Name=names["breaker_policy"], Description="breaker", Type=SCP, Content=content
@@ -366,11 +367,11 @@ def deploy_breakers(spec: Spec, topic: str, endpoint: str | None = None) -> dict
     role = client("iam", endpoint).create_role(
         RoleName=names["breaker_role"],
         Path=K.IAM_PATH,
-        AssumeRolePolicyDocument=spend_requests.breaker_role_trust(account),
+        AssumeRolePolicyDocument=spend_breaker.breaker_role_trust(account),
     )["Role"]["Arn"]
     budgets, ids = budgets_client(endpoint), {}
     for breaker in site.breakers:
-        request = spend_requests.breaker_request(
+        request = spend_breaker.breaker_request(
             spend, breaker, account_id=account, role_arn=role, policy_ref=ref, topic_arn=topic
         )
         ids[breaker.budget] = budgets.create_budget_action(**request)["ActionId"]

@@ -15,8 +15,8 @@ from corral.audit import checks
 from corral.audit.aws import Connection, ReadError
 from corral.audit.checks._base import VERIFY, VerifyContext, errored
 from corral.audit.findings import Finding
-from corral.build.documents import Plan, build_plan
 from corral.build.manifest import digest
+from corral.build.plan import Plan, build_plan
 from corral.spec import catalog
 from corral.spec.model import Spec
 

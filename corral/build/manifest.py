@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from corral.build import spend_requests
-from corral.build.documents import Plan
+from corral.build import spend_manifest
+from corral.build.plan import Plan
 from corral.spec.model import Spec
 
 MANIFEST_VERSION = 1
@@ -61,5 +61,5 @@ def build_manifest(
         ],
     }
     if spec.spend is not None and spec.spend.enabled:
-        result["spend"] = spend_requests.manifest_entries(spec.spend, dict(spend_ids or {}))
+        result["spend"] = spend_manifest.manifest_entries(spec.spend, dict(spend_ids or {}))
     return result

@@ -17,7 +17,8 @@ from typing import Any
 
 from corral.spec import catalog
 from corral.spec import keys as K
-from corral.spec.model import InstanceRule, Spec, SpecError, Target
+from corral.spec.model import InstanceRule, Spec, Target
+from corral.spec.readers import SpecError
 
 # Rule ids (kebab-case); the rule module is the id with dashes turned into underscores.
 INSTANCE_TYPES = "instance-types"

@@ -5,16 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from corral.spec import keys as K
+from corral.spec.quotas import USAGE_METRIC, USAGE_NAMESPACE
 from corral.spec.spend import (
-    BILLING,
     BILLING_PERIOD,
     BILLING_REGION,
     CURRENCY,
     MANAGEMENT,
     MEMBER,
-    USAGE_METRIC,
-    USAGE_NAMESPACE,
-    VCPU,
     Notification,
     SpendSpec,
 )
@@ -198,7 +195,7 @@ def _billing_alarms(spend: SpendSpec, entries) -> tuple[AlarmPlan, ...]:
         )
         alarms.append(
             AlarmPlan(
-                name, BILLING, BILLING_REGION, "AWS/Billing", "EstimatedCharges", tuple(dims),
+                name, K.BILLING, BILLING_REGION, "AWS/Billing", "EstimatedCharges", tuple(dims),
                 "Maximum", BILLING_PERIOD, threshold, description, spend.region == BILLING_REGION,
             )
         )  # fmt: skip
@@ -221,7 +218,7 @@ def _vcpu_alarms(spend: SpendSpec) -> tuple[AlarmPlan, ...]:
             )
             alarms.append(
                 AlarmPlan(
-                    f"{spend.name_prefix}-spend-vcpu-{region}-{cls.lower()}", VCPU, region,
+                    f"{spend.name_prefix}-spend-vcpu-{region}-{cls.lower()}", K.VCPU, region,
                     USAGE_NAMESPACE, USAGE_METRIC, dims, "Maximum", spend.vcpu_period,
                     float(threshold), description, region == spend.region,
                 )

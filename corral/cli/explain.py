@@ -18,13 +18,17 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from corral.build.documents import build_plan
+from corral.build.plan import build_plan
 from corral.cli.errors import EXIT_FAIL, EXIT_OK, CommandError
-from corral.evaluate import probes
-from corral.evaluate.engine import ALLOW, Decision, PolicyRef, Request, evaluate
+from corral.evaluate.engine import ALLOW, Decision, evaluate
+from corral.evaluate.judge import allow_all, spec_identity_policies, spec_scp_chain
+from corral.evaluate.policy import PolicyRef, Request
+from corral.evaluate.probes import INSTANCE_TYPE_KEY, REGION_KEY
+from corral.evaluate.scope import PROBE_ACCOUNT, find_target, spec_chain_ids
 from corral.spec import catalog
 from corral.spec import keys as K
-from corral.spec.model import Spec, load_stack_file
+from corral.spec.load import load_stack_file
+from corral.spec.model import Spec
 
 FORMATS = ("text", "json")
 SCP_FILTER = "SERVICE_CONTROL_POLICY"
@@ -103,9 +107,9 @@ def build_request(spec: Spec, args: argparse.Namespace, account: str) -> Request
     _check_known(region, catalog.regions(spec.partition), "--region", f"partition {spec.partition}")
     if args.instance_type:
         _check_known(args.instance_type, catalog.instance_types(), "--instance-type", "EC2")
-    context: dict[str, Any] = {probes.REGION_KEY: region}
+    context: dict[str, Any] = {REGION_KEY: region}
     if args.instance_type:
-        context[probes.INSTANCE_TYPE_KEY] = args.instance_type
+        context[INSTANCE_TYPE_KEY] = args.instance_type
     context.update(parse_context(args.context))
     resource = args.resource
     if resource is None:
@@ -135,17 +139,17 @@ def spec_policies(
         if target is not None:
             raise CommandError("--target applies to organization mode only; drop it.")
         principal = "principal"
-        return [], [*probes.spec_identity_policies(plan, principal), probes.allow_all(principal)]
+        return [], [*spec_identity_policies(plan, principal), allow_all(principal)]
     if target is None:
         if len(spec.targets) != 1:
             ids = ", ".join(t.id for t in spec.targets)
             raise CommandError(f"--target is required in organization mode; use one of {ids}.")
         target = spec.targets[0].id
     try:
-        found = probes.find_target(spec, target)
+        found = find_target(spec, target)
     except ValueError as error:
         raise CommandError(f"--target: {error}") from None
-    return probes.spec_scp_chain(plan, probes.spec_chain_ids(spec, found)), None
+    return spec_scp_chain(plan, spec_chain_ids(spec, found)), None
 
 
 def read_scp_chain(client: Any, account_id: str) -> tuple[list[list[PolicyRef]], bool]:
@@ -285,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
 def _default_account(target: str | None) -> str:
     if target is not None and target.isdigit() and len(target) == 12:
         return target
-    return probes.PROBE_ACCOUNT
+    return PROBE_ACCOUNT
 
 
 def _client(args: argparse.Namespace, service: str) -> Any:

@@ -15,11 +15,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from corral.audit.catalog_refresh import write_atomically
-from corral.build import documents, manifest, spend_requests
-from corral.build.documents import BuildError
+from corral.build import manifest, spend_manifest
+from corral.build.plan import BuildError, build_plan
 from corral.cli.errors import EXIT_ERROR, EXIT_OK, CommandError
 from corral.spec import catalog
-from corral.spec.model import SpecError, load_stack_file
+from corral.spec.load import load_stack_file
+from corral.spec.readers import SpecError
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -37,10 +38,10 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
 def render_payload(config: str) -> dict:
     """What ``corral render`` prints: the plan and the manifest of a stack file."""
     spec = load_stack_file(config)
-    plan = documents.build_plan(spec)
+    plan = build_plan(spec)
     payload = plan.to_dict()
     if spec.spend is not None and spec.spend.enabled:
-        payload["spend"] = spend_requests.render(spec.spend)
+        payload["spend"] = spend_manifest.render(spec.spend)
     payload["manifest"] = manifest.build_manifest(spec, plan)
     return payload
 

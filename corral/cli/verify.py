@@ -17,9 +17,10 @@ from corral.audit import findings as F
 from corral.audit.aws import DEFAULT_ROLE_NAME, Connection
 from corral.audit.sweep import DEFAULT_WORKERS, ORCHESTRATION_ACTIONS, sweep
 from corral.audit.verify import ManifestError, parse_regions, parse_shard, verify
-from corral.build.documents import BuildError
+from corral.build.plan import BuildError
 from corral.cli import errors as E
-from corral.spec.model import SpecError, load_stack_file
+from corral.spec.load import load_stack_file
+from corral.spec.readers import SpecError
 
 POLICY_VERSION = "2012-10-17"
 _INPUT_ERRORS = (SpecError, BuildError, ManifestError, F.ReportError, ValueError, OSError)

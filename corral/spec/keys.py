@@ -20,7 +20,11 @@ PRINCIPALS = "principals"
 ALLOW_LOCKOUT = "allowLockout"
 NAME_PREFIX = "namePrefix"
 # Spend detection (budgets, alarms, notifications, circuit breaker): see corral.spec.spend.
-SPEND_KEYS = ("budgets", "alarms", "notifications", "circuitBreaker")
+NOTIFICATIONS = "notifications"
+BUDGETS = "budgets"
+ALARMS = "alarms"
+CIRCUIT_BREAKER = "circuitBreaker"
+SPEND_KEYS = (BUDGETS, ALARMS, NOTIFICATIONS, CIRCUIT_BREAKER)
 
 TOP_LEVEL_KEYS = (
     MODE,
@@ -67,6 +71,34 @@ PROTECTION_KEYS = (
     PROTECT_CONFIG,
     PROTECT_ACCESS_KEYS,
 )
+
+# Keys of the spend sections: ``notifications``, ``budgets`` (and each of its
+# ``notifications``), ``alarms`` (``billing`` and ``vcpu``) and ``circuitBreaker``.
+EMAILS = "emails"
+HTTPS = "https"
+NOTIFICATION_KEYS = (EMAILS, HTTPS)
+
+ENABLED = "enabled"
+LIMIT = "limit"
+ORGANIZATION_LIMIT = "organizationLimit"
+BUDGET_NOTIFICATIONS = "notifications"
+DEPLOYMENT = "deployment"
+MEMBER_ROLE = "memberRole"
+BUDGET_KEYS = (ENABLED, LIMIT, ORGANIZATION_LIMIT, BUDGET_NOTIFICATIONS, DEPLOYMENT, MEMBER_ROLE)
+NOTIFICATION_TYPE = "type"
+THRESHOLD = "threshold"
+BUDGET_NOTIFICATION_KEYS = (NOTIFICATION_TYPE, THRESHOLD)
+
+BILLING = "billing"
+VCPU = "vcpu"
+ALARM_KEYS = (BILLING, VCPU)
+BILLING_KEYS = (ENABLED, THRESHOLD)
+THRESHOLDS = "thresholds"
+PERIOD = "period"
+VCPU_KEYS = (ENABLED, THRESHOLDS, PERIOD)
+
+APPROVAL = "approval"
+BREAKER_KEYS = (ENABLED, THRESHOLD, APPROVAL)
 
 # Modes.
 ORGANIZATION = "organization"

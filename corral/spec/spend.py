@@ -1,4 +1,8 @@
-"""The spend keys of the spec: names, limits, vCPU quota classes and :func:`parse`."""
+"""The spend keys of the spec: values, limits, the validated :class:`SpendSpec` and :func:`parse`.
+
+The key names are in :mod:`corral.spec.keys`; the On-Demand vCPU quota classes the vCPU
+alarms watch are in :mod:`corral.spec.quotas`.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +13,18 @@ from typing import Any
 
 from corral.spec import catalog
 from corral.spec import keys as K
-from corral.spec.model import SpecError, as_bool, as_mapping, decode, reject_unknown
+from corral.spec.quotas import vcpu_classes
+from corral.spec.readers import (
+    SpecError,
+    as_bool,
+    as_mapping,
+    decode,
+    key_path,
+    positive,
+    reject_unknown,
+)
 
-# --------------------------------------------------------------------------- keys and limits
-
-NOTIFICATIONS = "notifications"
-BUDGETS = "budgets"
-ALARMS = "alarms"
-CIRCUIT_BREAKER = "circuitBreaker"
-SPEND_KEYS = (BUDGETS, ALARMS, NOTIFICATIONS, CIRCUIT_BREAKER)
-
-EMAILS = "emails"
-HTTPS = "https"
-NOTIFICATION_KEYS = (EMAILS, HTTPS)
-
-ENABLED = "enabled"
-LIMIT = "limit"
-ORGANIZATION_LIMIT = "organizationLimit"
-BUDGET_NOTIFICATIONS = "notifications"
-DEPLOYMENT = "deployment"
-MEMBER_ROLE = "memberRole"
-BUDGET_KEYS = (ENABLED, LIMIT, ORGANIZATION_LIMIT, BUDGET_NOTIFICATIONS, DEPLOYMENT, MEMBER_ROLE)
-NOTIFICATION_TYPE = "type"
-THRESHOLD = "threshold"
-BUDGET_NOTIFICATION_KEYS = (NOTIFICATION_TYPE, THRESHOLD)
-
-BILLING = "billing"
-VCPU = "vcpu"
-ALARM_KEYS = (BILLING, VCPU)
-BILLING_KEYS = (ENABLED, THRESHOLD)
-THRESHOLDS = "thresholds"
-PERIOD = "period"
-VCPU_KEYS = (ENABLED, THRESHOLDS, PERIOD)
-
-APPROVAL = "approval"
-BREAKER_KEYS = (ENABLED, THRESHOLD, APPROVAL)
+# --------------------------------------------------------------------------- values and limits
 
 ACTUAL = "ACTUAL"
 FORECASTED = "FORECASTED"
@@ -58,6 +39,7 @@ DEFAULT_LIMIT = 100.0
 DEFAULT_MEMBER_ROLE = "OrganizationAccountAccessRole"
 DEFAULT_VCPU_PERIOD = 300
 DEFAULT_BREAKER_THRESHOLD = 120.0
+DEFAULT_VCPU_THRESHOLDS = {"Standard": 64}  # every other class: any running vCPU alarms
 BILLING_PERIOD = 21600  # EstimatedCharges is published a few times a day.
 
 # AWS Budgets quotas: notifications per budget; subscribers per notification.
@@ -79,50 +61,6 @@ _EMAIL = re.compile(
 )
 _HTTPS = re.compile(r"^https://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[^\s]*)?$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
-
-# --------------------------------------------------------------------------- vCPU quota classes
-
-# AWS's Running On-Demand vCPU quotas and the ``Class`` each publishes on
-# ``AWS/Usage ResourceCount`` (Service=EC2, Type=Resource, Resource=vCPU) as
-# "<class>/OnDemand". Quota names: Standard (A, C, D, H, I, M, R, T, Z), F,
-# G and VT, P, X, Inf, DL, Trn, HPC, High Memory. Longer family prefixes are
-# tried first, so ``inf2`` is Inf and not Standard (I).
-QUOTA_PREFIXES = (
-    ("hpc", "HPC"),
-    ("inf", "Inf"),
-    ("trn", "Trn"),
-    ("dl", "DL"),
-    ("vt", "G"),
-    ("u", "HighMem"),
-    ("f", "F"),
-    ("g", "G"),
-    ("p", "P"),
-    ("x", "X"),
-    *((letter, "Standard") for letter in "acdhimrtz"),
-)
-# Mac instances run only on Dedicated Hosts, which have host quotas, not vCPU quotas.
-DEDICATED_HOST_FAMILIES = ("mac",)
-USAGE_NAMESPACE = "AWS/Usage"
-USAGE_METRIC = "ResourceCount"
-DEFAULT_VCPU_THRESHOLDS = {"Standard": 64}  # every other class: any running vCPU alarms
-
-
-def quota_class(instance_type: str) -> str | None:
-    """The On-Demand vCPU quota class of ``instance_type``, or None for Dedicated-Host-only."""
-    family = catalog.family(instance_type)
-    if family.startswith(DEDICATED_HOST_FAMILIES):
-        return None
-    for prefix, name in QUOTA_PREFIXES:
-        if family.startswith(prefix):
-            return name
-    raise ValueError(f"instance family {family} has no known On-Demand quota class.")
-
-
-def vcpu_classes() -> tuple[str, ...]:
-    """The On-Demand classes of every instance type in the catalog, sorted."""
-    found = {quota_class(t) for t in catalog.instance_types()}
-    return tuple(sorted(c for c in found if c is not None))
-
 
 # --------------------------------------------------------------------------- the spend spec
 
@@ -177,13 +115,6 @@ class SpendSpec:
         return self.limit * max(1, len(self.account_ids))
 
 
-def _key(*parts: str | int) -> str:
-    path = f"{K.NAMESPACE}:"
-    for i, part in enumerate(parts):
-        path += f"[{part}]" if isinstance(part, int) else (part if i == 0 else f".{part}")
-    return path
-
-
 def parse(
     values: Mapping[str, Any],
     *,
@@ -199,7 +130,7 @@ def parse(
 
     ``account_ids`` are the account-type targets (organization mode);
     ``principals`` maps groups/users/roles to names (account mode). Raises
-    :class:`~corral.spec.model.SpecError` naming the full key path.
+    :class:`~corral.spec.readers.SpecError` naming the full key path.
     """
     base = SpendSpec(
         enabled=False,
@@ -211,32 +142,16 @@ def parse(
         exempt_principals=tuple(exempt_principals),
         principals={k: tuple(v) for k, v in (principals or {}).items()},
     )
-    reject_unknown(values, SPEND_KEYS, f"{K.NAMESPACE}:", sep="")
+    reject_unknown(values, K.SPEND_KEYS, f"{K.NAMESPACE}:", sep="")
     if not values:
         return base
-    emails, https = _notifications(values.get(NOTIFICATIONS))
-    budgets = _budgets(values.get(BUDGETS), mode)
-    alarms = _alarms(values.get(ALARMS))
-    breaker = _breaker(values.get(CIRCUIT_BREAKER))
+    emails, https = _notifications(values.get(K.NOTIFICATIONS))
+    budgets = _budgets(values.get(K.BUDGETS), mode)
+    alarms = _alarms(values.get(K.ALARMS))
+    breaker = _breaker(values.get(K.CIRCUIT_BREAKER))
     spend = replace(base, enabled=True, emails=emails, https=https, **budgets, **alarms, **breaker)
     _check_breaker(spend)
     return spend
-
-
-def _number(value: Any, key: str, what: str) -> float:
-    number = decode(value, key, (int, float), what)
-    if isinstance(number, bool):
-        raise SpecError(key, f"must be {what}, got bool.")
-    return float(number)
-
-
-def _positive(value: Any, key: str, ceiling: float, unit: str) -> float:
-    number = _number(value, key, f"a number of {unit}")
-    if number <= 0:
-        raise SpecError(key, f"{number:g} is not more than 0; set a positive amount of {unit}.")
-    if number > ceiling:
-        raise SpecError(key, f"{number:g} is more than {ceiling:g} {unit}; lower it.")
-    return number
 
 
 def _string_list(value: Any, key: str) -> list[Any]:
@@ -244,18 +159,18 @@ def _string_list(value: Any, key: str) -> list[Any]:
 
 
 def _notifications(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    key = _key(NOTIFICATIONS)
+    key = key_path(K.NOTIFICATIONS)
     if value is None:
         raise SpecError(
             key, "is required for spend detection; list at least one address under emails."
         )
     raw = as_mapping(value, key)
-    reject_unknown(raw, NOTIFICATION_KEYS, key)
-    emails = tuple(_string_list(raw.get(EMAILS, []), f"{key}.{EMAILS}"))
+    reject_unknown(raw, K.NOTIFICATION_KEYS, key)
+    emails = tuple(_string_list(raw.get(K.EMAILS, []), f"{key}.{K.EMAILS}"))
     if not emails:
-        raise SpecError(f"{key}.{EMAILS}", "is empty; list at least one address to alert.")
+        raise SpecError(f"{key}.{K.EMAILS}", "is empty; list at least one address to alert.")
     for i, email in enumerate(emails):
-        where = f"{key}.{EMAILS}[{i}]"
+        where = f"{key}.{K.EMAILS}[{i}]"
         if i >= MAX_EMAILS:
             raise SpecError(
                 where,
@@ -266,40 +181,42 @@ def _notifications(value: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
             raise SpecError(where, f"{email!r:.60} is not an email address; use name@example.com.")
         if email in emails[:i]:
             raise SpecError(where, f"repeats '{email}'; list each address once.")
-    hooks = tuple(_string_list(raw.get(HTTPS, []), f"{key}.{HTTPS}"))
+    hooks = tuple(_string_list(raw.get(K.HTTPS, []), f"{key}.{K.HTTPS}"))
     for i, url in enumerate(hooks):
         if not isinstance(url, str) or not _HTTPS.match(url) or url in hooks[:i]:
             raise SpecError(
-                f"{key}.{HTTPS}[{i}]",
+                f"{key}.{K.HTTPS}[{i}]",
                 f"{url!r:.60} is not a distinct https:// URL; use e.g. https://hooks.example.com/aws.",
             )
     return emails, hooks
 
 
 def _budgets(value: Any, mode: str) -> dict[str, Any]:
-    key = _key(BUDGETS)
+    key = key_path(K.BUDGETS)
     raw = as_mapping(value, key) if value is not None else {}
-    reject_unknown(raw, BUDGET_KEYS, key)
-    result: dict[str, Any] = {"budgets": as_bool(raw.get(ENABLED, True), f"{key}.{ENABLED}")}
-    result["limit"] = _positive(raw.get(LIMIT, DEFAULT_LIMIT), f"{key}.{LIMIT}", MAX_AMOUNT, "USD")
-    if ORGANIZATION_LIMIT in raw:
+    reject_unknown(raw, K.BUDGET_KEYS, key)
+    result: dict[str, Any] = {"budgets": as_bool(raw.get(K.ENABLED, True), f"{key}.{K.ENABLED}")}
+    result["limit"] = positive(
+        raw.get(K.LIMIT, DEFAULT_LIMIT), f"{key}.{K.LIMIT}", MAX_AMOUNT, "USD"
+    )
+    if K.ORGANIZATION_LIMIT in raw:
         if mode != K.ORGANIZATION:
-            raise SpecError(f"{key}.{ORGANIZATION_LIMIT}", "applies to organization mode only.")
-        result["organization_limit"] = _positive(
-            raw[ORGANIZATION_LIMIT], f"{key}.{ORGANIZATION_LIMIT}", MAX_AMOUNT, "USD"
+            raise SpecError(f"{key}.{K.ORGANIZATION_LIMIT}", "applies to organization mode only.")
+        result["organization_limit"] = positive(
+            raw[K.ORGANIZATION_LIMIT], f"{key}.{K.ORGANIZATION_LIMIT}", MAX_AMOUNT, "USD"
         )
-    result["notifications"] = _budget_notifications(raw.get(BUDGET_NOTIFICATIONS), key)
-    for name in (DEPLOYMENT, MEMBER_ROLE):
+    result["notifications"] = _budget_notifications(raw.get(K.BUDGET_NOTIFICATIONS), key)
+    for name in (K.DEPLOYMENT, K.MEMBER_ROLE):
         if name in raw and mode != K.ORGANIZATION:
             raise SpecError(f"{key}.{name}", "applies to organization mode only; remove it.")
-    deployment = raw.get(DEPLOYMENT, MEMBER)
+    deployment = raw.get(K.DEPLOYMENT, MEMBER)
     if deployment not in DEPLOYMENTS:
         raise SpecError(
-            f"{key}.{DEPLOYMENT}", f"{deployment!r:.60} is not valid; use member or management."
+            f"{key}.{K.DEPLOYMENT}", f"{deployment!r:.60} is not valid; use member or management."
         )
-    role = raw.get(MEMBER_ROLE, DEFAULT_MEMBER_ROLE)
+    role = raw.get(K.MEMBER_ROLE, DEFAULT_MEMBER_ROLE)
     if not isinstance(role, str) or not _ROLE_NAME.match(role):
-        raise SpecError(f"{key}.{MEMBER_ROLE}", f"{role!r:.60} is not a valid IAM role name.")
+        raise SpecError(f"{key}.{K.MEMBER_ROLE}", f"{role!r:.60} is not a valid IAM role name.")
     result["deployment"] = deployment
     result["member_role"] = role
     return result
@@ -308,7 +225,7 @@ def _budgets(value: Any, mode: str) -> dict[str, Any]:
 def _budget_notifications(value: Any, key: str) -> tuple[Notification, ...]:
     if value is None:
         return tuple(Notification(kind, t) for kind, t in DEFAULT_NOTIFICATIONS)
-    key = f"{key}.{BUDGET_NOTIFICATIONS}"
+    key = f"{key}.{K.BUDGET_NOTIFICATIONS}"
     items = _string_list(value, key)
     if not items:
         raise SpecError(key, "is empty; list at least one notification or disable budgets.")
@@ -322,17 +239,17 @@ def _budget_notifications(value: Any, key: str) -> tuple[Notification, ...]:
                 "per budget; remove it.",
             )
         raw = as_mapping(item, where)
-        reject_unknown(raw, BUDGET_NOTIFICATION_KEYS, where)
-        kind = raw.get(NOTIFICATION_TYPE)
+        reject_unknown(raw, K.BUDGET_NOTIFICATION_KEYS, where)
+        kind = raw.get(K.NOTIFICATION_TYPE)
         if kind not in NOTIFICATION_TYPES:
             raise SpecError(
-                f"{where}.{NOTIFICATION_TYPE}",
+                f"{where}.{K.NOTIFICATION_TYPE}",
                 f"{kind!r:.60} is not valid; use actual or forecasted.",
             )
-        if THRESHOLD not in raw:
-            raise SpecError(f"{where}.{THRESHOLD}", "is required; give a percentage such as 80.")
-        threshold = _positive(
-            raw[THRESHOLD], f"{where}.{THRESHOLD}", MAX_THRESHOLD_PERCENT, "percent"
+        if K.THRESHOLD not in raw:
+            raise SpecError(f"{where}.{K.THRESHOLD}", "is required; give a percentage such as 80.")
+        threshold = positive(
+            raw[K.THRESHOLD], f"{where}.{K.THRESHOLD}", MAX_THRESHOLD_PERCENT, "percent"
         )
         note = Notification(NOTIFICATION_TYPES[kind], threshold)
         if note in result:
@@ -342,28 +259,32 @@ def _budget_notifications(value: Any, key: str) -> tuple[Notification, ...]:
 
 
 def _alarms(value: Any) -> dict[str, Any]:
-    key = _key(ALARMS)
+    key = key_path(K.ALARMS)
     raw = as_mapping(value, key) if value is not None else {}
-    reject_unknown(raw, ALARM_KEYS, key)
-    billing_key = f"{key}.{BILLING}"
-    billing = as_mapping(raw.get(BILLING, {}), billing_key)
-    reject_unknown(billing, BILLING_KEYS, billing_key)
+    reject_unknown(raw, K.ALARM_KEYS, key)
+    billing_key = f"{key}.{K.BILLING}"
+    billing = as_mapping(raw.get(K.BILLING, {}), billing_key)
+    reject_unknown(billing, K.BILLING_KEYS, billing_key)
     result: dict[str, Any] = {
-        "billing": as_bool(billing.get(ENABLED, True), f"{billing_key}.{ENABLED}")
+        "billing": as_bool(billing.get(K.ENABLED, True), f"{billing_key}.{K.ENABLED}")
     }
-    if THRESHOLD in billing:
-        result["billing_threshold"] = _positive(
-            billing[THRESHOLD], f"{billing_key}.{THRESHOLD}", MAX_AMOUNT, "USD"
+    if K.THRESHOLD in billing:
+        result["billing_threshold"] = positive(
+            billing[K.THRESHOLD], f"{billing_key}.{K.THRESHOLD}", MAX_AMOUNT, "USD"
         )
-    vcpu_key = f"{key}.{VCPU}"
-    vcpu = as_mapping(raw.get(VCPU, {}), vcpu_key)
-    reject_unknown(vcpu, VCPU_KEYS, vcpu_key)
-    result["vcpu"] = as_bool(vcpu.get(ENABLED, True), f"{vcpu_key}.{ENABLED}")
-    result["vcpu_thresholds"] = _vcpu_thresholds(vcpu.get(THRESHOLDS), f"{vcpu_key}.{THRESHOLDS}")
-    period = decode(vcpu.get(PERIOD, DEFAULT_VCPU_PERIOD), f"{vcpu_key}.{PERIOD}", int, "seconds")
+    vcpu_key = f"{key}.{K.VCPU}"
+    vcpu = as_mapping(raw.get(K.VCPU, {}), vcpu_key)
+    reject_unknown(vcpu, K.VCPU_KEYS, vcpu_key)
+    result["vcpu"] = as_bool(vcpu.get(K.ENABLED, True), f"{vcpu_key}.{K.ENABLED}")
+    result["vcpu_thresholds"] = _vcpu_thresholds(
+        vcpu.get(K.THRESHOLDS), f"{vcpu_key}.{K.THRESHOLDS}"
+    )
+    period = decode(
+        vcpu.get(K.PERIOD, DEFAULT_VCPU_PERIOD), f"{vcpu_key}.{K.PERIOD}", int, "seconds"
+    )
     if period < 60 or period > 86400 or period % 60:
         raise SpecError(
-            f"{vcpu_key}.{PERIOD}", f"{period} is not valid; use a multiple of 60 up to 86400."
+            f"{vcpu_key}.{K.PERIOD}", f"{period} is not valid; use a multiple of 60 up to 86400."
         )
     result["vcpu_period"] = period
     return result
@@ -383,33 +304,33 @@ def _vcpu_thresholds(value: Any, key: str) -> tuple[tuple[str, int], ...]:
 
 
 def _breaker(value: Any) -> dict[str, Any]:
-    key = _key(CIRCUIT_BREAKER)
+    key = key_path(K.CIRCUIT_BREAKER)
     if value is None:
         return {}
     raw = as_mapping(value, key)
-    reject_unknown(raw, BREAKER_KEYS, key)
-    result: dict[str, Any] = {"breaker": as_bool(raw.get(ENABLED, False), f"{key}.{ENABLED}")}
-    result["breaker_threshold"] = _positive(
-        raw.get(THRESHOLD, DEFAULT_BREAKER_THRESHOLD),
-        f"{key}.{THRESHOLD}",
+    reject_unknown(raw, K.BREAKER_KEYS, key)
+    result: dict[str, Any] = {"breaker": as_bool(raw.get(K.ENABLED, False), f"{key}.{K.ENABLED}")}
+    result["breaker_threshold"] = positive(
+        raw.get(K.THRESHOLD, DEFAULT_BREAKER_THRESHOLD),
+        f"{key}.{K.THRESHOLD}",
         MAX_THRESHOLD_PERCENT,
         "percent",
     )
-    approval = raw.get(APPROVAL, "automatic")
+    approval = raw.get(K.APPROVAL, "automatic")
     if approval not in APPROVALS:
         raise SpecError(
-            f"{key}.{APPROVAL}", f"{approval!r:.60} is not valid; use automatic or manual."
+            f"{key}.{K.APPROVAL}", f"{approval!r:.60} is not valid; use automatic or manual."
         )
     result["breaker_approval"] = APPROVALS[approval]
     return result
 
 
 def _check_breaker(spend: SpendSpec) -> None:
-    key = _key(CIRCUIT_BREAKER)
+    key = key_path(K.CIRCUIT_BREAKER)
     if not spend.breaker:
         return
     if not spend.budgets:
-        raise SpecError(key, f"acts on the budgets, but {_key(BUDGETS)}.enabled is false.")
+        raise SpecError(key, f"acts on the budgets, but {key_path(K.BUDGETS)}.enabled is false.")
     if spend.mode == K.ACCOUNT:
         if not any(spend.principals.values()):
             raise SpecError(key, "needs corral:principals to name who the deny policy applies to.")
@@ -418,7 +339,7 @@ def _check_breaker(spend: SpendSpec) -> None:
         raise SpecError(
             key,
             "in organization mode applies an SCP, which only the management account can do; "
-            f"set {_key(BUDGETS)}.{DEPLOYMENT}: management.",
+            f"set {key_path(K.BUDGETS)}.{K.DEPLOYMENT}: management.",
         )
     if not spend.account_ids:
         raise SpecError(key, "names no account; list member accounts under corral:targets.")

@@ -16,9 +16,10 @@ EXAMPLE_CONFIG = ROOT / "Pulumi.example.yaml"
 sys.path.insert(0, str(PACK))
 
 import harness  # noqa: E402
+import harness_pack  # noqa: E402
 
 from corral.build import packconfig  # noqa: E402
-from corral.spec import model as spec  # noqa: E402
+from corral.spec.load import load_stack_file  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -30,25 +31,25 @@ def stack_config() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def pack_config() -> dict[str, dict[str, Any]]:
     """The pack config derived from the example stack's spec."""
-    return packconfig.pack_config(spec.load_stack_file(EXAMPLE_CONFIG))
+    return packconfig.pack_config(load_stack_file(EXAMPLE_CONFIG))
 
 
 @pytest.fixture(scope="session")
-def pack(stack_config: dict[str, Any]) -> Iterator[harness.PackProcess]:
+def pack(stack_config: dict[str, Any]) -> Iterator[harness_pack.PackProcess]:
     """The policy pack, started once as the CLI starts it, always stopped."""
-    with harness.PackProcess(PACK, stack_config=stack_config) as process:
+    with harness_pack.PackProcess(PACK, stack_config=stack_config) as process:
         yield process
 
 
 @pytest.fixture
-def analyze(pack, pack_config, stack_config) -> Callable[..., harness.Report]:
+def analyze(pack, pack_config, stack_config) -> Callable[..., harness_pack.Report]:
     """Analyze a program: ``analyze(program, config=None, stack=None, **overrides)``.
 
     ``overrides`` replace whole rule settings (keyed by rule id with dashes as
     underscores), on top of the example pack config.
     """
 
-    def run(program, config=None, stack=None, **overrides) -> harness.Report:
+    def run(program, config=None, stack=None, **overrides) -> harness_pack.Report:
         merged = dict(config or pack_config)
         merged.update({k.replace("_", "-"): v for k, v in overrides.items()})
         return harness.check(program, merged, stack or stack_config, pack=pack)

@@ -7,12 +7,13 @@ import subprocess
 import sys
 
 import harness
+import harness_program
 import pytest
 from conftest import EXAMPLE_CONFIG, FIXTURES, PACK, ROOT
 
 from corral.build import packconfig
 from corral.spec import catalog
-from corral.spec import model as spec
+from corral.spec.load import from_config, load_stack_file
 
 ALARM_FIX = (
     "Add an AWS/Usage ResourceCount alarm (Service=EC2, Type=Resource, Resource=vCPU) in every "
@@ -87,7 +88,7 @@ BAD = {
 
 
 def program(name):
-    return harness.program_callable(FIXTURES / name)[0]
+    return harness_program.program_callable(FIXTURES / name)[0]
 
 
 @pytest.mark.parametrize("spend", [False, True])
@@ -102,7 +103,7 @@ def test_example_stack_in_account_mode_passes(analyze, stack_config):
     account = {k: v for k, v in stack_config.items() if k != "corral:targets"}
     account["corral:mode"] = "account"
     account["corral:principals"] = {"groups": ["developers"], "roles": ["AdminRole"]}
-    config = packconfig.pack_config(spec.from_config(account))
+    config = packconfig.pack_config(from_config(account))
     report = analyze(program("example_stack"), config=config, stack=account)
     assert report.diagnostics == []
 
@@ -113,8 +114,8 @@ def test_the_corral_program_passes_its_own_pack(analyze, stack_file):
     if not (ROOT / stack_file).is_file():
         pytest.skip(f"{stack_file} is absent")
     stack = harness.load_stack_config(ROOT / stack_file)
-    config = packconfig.pack_config(spec.load_stack_file(ROOT / stack_file))
-    report = analyze(harness.program_callable(ROOT)[0], config=config, stack=stack)
+    config = packconfig.pack_config(load_stack_file(ROOT / stack_file))
+    report = analyze(harness_program.program_callable(ROOT)[0], config=config, stack=stack)
     assert report.mandatory == []
 
 
@@ -144,7 +145,7 @@ def test_preview_check_command_line(tmp_path):
     assert lines[-1] == "11 diagnostics, 11 mandatory."
 
     config = tmp_path / "pack.json"
-    config.write_text(json.dumps(packconfig.pack_config(spec.load_stack_file(EXAMPLE_CONFIG))))
+    config.write_text(json.dumps(packconfig.pack_config(load_stack_file(EXAMPLE_CONFIG))))
     good = subprocess.run(
         [
             *cmd,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import harness
+import harness_pack
+import harness_program
+import harness_requests
 import pulumi
 import pulumi_aws as aws
 import pytest
@@ -10,16 +12,19 @@ from conftest import PACK
 
 
 def test_config_is_validated_against_the_rule_schemas(pack):
-    with pytest.raises(harness.HarnessError) as error:
+    with pytest.raises(harness_program.HarnessError) as error:
         pack.configure({"instance-types": {"allow": ["t3.*"], "maxCpus": 4}})
     assert str(error.value) == (
         "instance-types: Additional properties are not allowed ('maxCpus' was unexpected); fix "
         "the policy pack config."
     )
-    with pytest.raises(harness.HarnessError, match=r"^allowed-regions.regions: 'us' is not of "):
+    with pytest.raises(
+        harness_program.HarnessError, match=r"^allowed-regions.regions: 'us' is not of "
+    ):
         pack.configure({"allowed-regions": {"regions": "us"}})
     with pytest.raises(
-        harness.HarnessError, match="pack config names 'regions', which is not a policy of the pack"
+        harness_program.HarnessError,
+        match="pack config names 'regions', which is not a policy of the pack",
     ):
         pack.configure({"regions": {}})
 
@@ -43,9 +48,9 @@ def test_recording_keeps_what_the_engine_sees(stack_config):
             opts=pulumi.ResourceOptions(parent=comp, provider=west, protect=True),
         )
 
-    regs = harness.record(program, stack_config)
-    regs = harness.with_default_providers(
-        regs, harness.config_strings(stack_config), "dev", "corral"
+    regs = harness_program.record(program, stack_config)
+    regs = harness_requests.with_default_providers(
+        regs, harness_program.config_strings(stack_config), "dev", "corral"
     )
     by_name = {r.name: r for r in regs}
     web = by_name["web"]
@@ -63,7 +68,7 @@ def test_recording_keeps_what_the_engine_sees(stack_config):
 
 
 def test_pack_process_is_stopped(stack_config):
-    with harness.PackProcess(PACK, stack_config=stack_config) as process:
+    with harness_pack.PackProcess(PACK, stack_config=stack_config) as process:
         child = process.process
         assert child.poll() is None
     assert child.poll() is not None
@@ -72,5 +77,5 @@ def test_pack_process_is_stopped(stack_config):
 def test_a_broken_pack_reports_why(tmp_path):
     (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\n")
     (tmp_path / "__main__.py").write_text("raise SystemExit('no pack here')\n")
-    with pytest.raises(harness.HarnessError, match="did not start: no pack here"):
-        harness.PackProcess(tmp_path, timeout=30).start()
+    with pytest.raises(harness_program.HarnessError, match="did not start: no pack here"):
+        harness_pack.PackProcess(tmp_path, timeout=30).start()

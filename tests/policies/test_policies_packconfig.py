@@ -7,11 +7,12 @@ from conftest import EXAMPLE_CONFIG
 
 from corral.build import packconfig
 from corral.spec import catalog
-from corral.spec import model as spec
+from corral.spec.load import load_stack_file
+from corral.spec.readers import SpecError
 
 
 def test_example_pack_config():
-    config = packconfig.pack_config(spec.load_stack_file(EXAMPLE_CONFIG))
+    config = packconfig.pack_config(load_stack_file(EXAMPLE_CONFIG))
     assert sorted(config) == sorted(packconfig.RULE_IDS)
     assert config["instance-types"] == {
         "allow": ["c7i.*", "m7i.*", "t3.*", "t4g.*"],
@@ -24,22 +25,22 @@ def test_example_pack_config():
 
 
 def test_target_overrides():
-    s = spec.load_stack_file(EXAMPLE_CONFIG)
+    s = load_stack_file(EXAMPLE_CONFIG)
     ml = packconfig.pack_config(s, "ml")["instance-types"]
     assert ml == {"allow": ["g6.*", "p5.*", "t3.*"], "deny": ["*.metal*"]}
     assert packconfig.pack_config(s, "ou-a1b2-mlteam001")["instance-types"] == ml
-    with pytest.raises(spec.SpecError) as error:
+    with pytest.raises(SpecError) as error:
         packconfig.pack_config(s, "mll")
     assert str(error.value) == "--target: 'mll' is not a target of the spec; did you mean 'ml'?"
 
 
 def test_settings_round_trip_to_the_same_rule():
-    rule = spec.load_stack_file(EXAMPLE_CONFIG).instances
+    rule = load_stack_file(EXAMPLE_CONFIG).instances
     assert packconfig.instance_rule(packconfig.instance_settings(rule)) == rule
 
 
 def test_render_is_stable_json():
-    config = packconfig.pack_config(spec.load_stack_file(EXAMPLE_CONFIG))
+    config = packconfig.pack_config(load_stack_file(EXAMPLE_CONFIG))
     text = packconfig.render(config)
     assert text == packconfig.render(dict(reversed(list(config.items()))))
     assert text.endswith("}\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import harness
+import harness_program
 import pulumi
 import pulumi_aws as aws
 from google.protobuf import struct_pb2
@@ -330,7 +330,7 @@ def test_admin_policy_given_as_a_map(pack, pack_config):
     urn = "urn:pulumi:dev::corral::aws:iam/userPolicy:UserPolicy::map"
     pack.configure(pack_config)
     report = pack.analyze(
-        [harness.Registration(urn, "aws:iam/userPolicy:UserPolicy", "map", True, inputs)]
+        [harness_program.Registration(urn, "aws:iam/userPolicy:UserPolicy", "map", True, inputs)]
     )
     assert details(report, "no-admin-policies") == [
         "aws:iam/userPolicy:UserPolicy 'map' grants Action '*' on Resource '*' (statement #1 of "

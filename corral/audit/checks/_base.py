@@ -8,7 +8,7 @@ from typing import Any
 
 from corral.audit.aws import Connection
 from corral.audit.findings import ERROR, FAIL, PASS, Finding
-from corral.build.documents import Plan
+from corral.build.plan import Plan
 from corral.spec.model import Spec
 
 # Where a check runs.

@@ -14,8 +14,9 @@ from collections.abc import Iterator, Sequence
 from corral.audit.checks import _deployed
 from corral.audit.checks._base import CheckMetadata, VerifyContext
 from corral.audit.findings import FAIL, PASS, Finding
-from corral.evaluate.engine import PolicyRef
-from corral.evaluate.probes import REGION_KEY, ProbeResult
+from corral.evaluate.judge import ProbeResult
+from corral.evaluate.policy import PolicyRef
+from corral.evaluate.probes import REGION_KEY
 from corral.spec import keys as K
 
 SCP = "SERVICE_CONTROL_POLICY"

@@ -17,6 +17,7 @@ from corral.audit.aws import ReadError
 from corral.audit.checks._base import CheckMetadata, VerifyContext, errored
 from corral.audit.findings import Finding
 from corral.build import spend_plan, spend_requests
+from corral.spec import keys as K
 from corral.spec import spend as spend_spec
 
 NOT_FOUND = "NotFoundException"
@@ -91,7 +92,7 @@ def per_site(
 
 def alarm_label(alarm: spend_plan.AlarmPlan) -> str:
     """``vCPU alarm`` or ``Billing alarm``."""
-    return "vCPU alarm" if alarm.kind == spend_spec.VCPU else "Billing alarm"
+    return "vCPU alarm" if alarm.kind == K.VCPU else "Billing alarm"
 
 
 def alarm_differences(

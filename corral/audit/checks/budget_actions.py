@@ -8,7 +8,7 @@ from corral.audit.checks import _deployed, _spend
 from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
 from corral.audit.checks._policy import describe_changes, equivalent
 from corral.audit.findings import Finding
-from corral.build import spend_plan, spend_requests
+from corral.build import spend_breaker, spend_plan
 from corral.spec import keys as K
 
 METADATA = CheckMetadata(
@@ -47,7 +47,7 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
     found, a, ref = [], site.account, policy.id if policy else ""
     for breaker in site.plan.breakers:
         b, resource = breaker.budget, f"budget action on {breaker.budget}"
-        want = spend_requests.breaker_request(
+        want = spend_breaker.breaker_request(
             site.spend, breaker, account_id=a, role_arn="", policy_ref=ref, topic_arn=site.topic_arn
         )
         actions = _spend.budget_actions(ctx, site, b)
@@ -78,7 +78,7 @@ def _policy_problems(
     """The deny-launch policy the action applies is missing or says something else."""
     if policy is None:
         return [f"the {KIND[breaker.kind]} {name} it applies is not deployed"]
-    want = spend_requests.deny_launch_policy(site.spend)
+    want = spend_breaker.deny_launch_policy(site.spend)
     if equivalent(want, policy.content):
         return []
     return [f"its {KIND[breaker.kind]} {policy.label} differs from the spec: "

@@ -9,7 +9,7 @@ from corral.audit.aws import ReadError
 from corral.audit.checks import _effects
 from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, errored, failed, passed
 from corral.audit.findings import Finding
-from corral.evaluate.probes import run_probes
+from corral.evaluate.judge import run_probes
 from corral.spec import keys as K
 
 METADATA = CheckMetadata(
