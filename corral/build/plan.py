@@ -1,0 +1,218 @@
+"""Documents and plans: statements packed into AWS policy documents, and where each is attached.
+
+:func:`build_plan` is what a spec deploys. It takes the statements
+:mod:`corral.build.documents` builds for each target and packs them into as few
+documents as fit AWS's size limits (first-fit decreasing, deterministic), or
+raises :class:`BuildError` naming the fix when they cannot fit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from corral.build.documents import (
+    instance_statements,
+    minify,
+    protection_statements,
+    region_statements,
+)
+from corral.spec import keys as K
+from corral.spec.model import Spec, Target
+
+VERSION = "2012-10-17"
+
+
+class BuildError(ValueError):
+    """The spec cannot be expressed within AWS's limits; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One policy document to deploy."""
+
+    name: str
+    kind: str  # keys.SCP_KIND or keys.IAM_KIND
+    guardrails: tuple[str, ...]
+    content: str  # minified JSON, deterministic
+    description: str
+
+    @property
+    def policy(self) -> dict:
+        """The parsed document."""
+        return json.loads(self.content)
+
+    @property
+    def sids(self) -> tuple[str, ...]:
+        """The statement ids, in document order."""
+        return tuple(s["Sid"] for s in self.policy["Statement"])
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A document attached to a target (root/OU/account, or IAM group/user/role)."""
+
+    document: str
+    target_id: str
+    target_kind: str
+    target_name: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one spec deploys: documents and where each is attached."""
+
+    mode: str
+    documents: tuple[Document, ...]
+    attachments: tuple[Attachment, ...]
+
+    def document(self, name: str) -> Document:
+        """The document called ``name``."""
+        for doc in self.documents:
+            if doc.name == name:
+                return doc
+        raise KeyError(name)
+
+    def documents_for(self, target_id: str) -> tuple[Document, ...]:
+        """The documents attached to ``target_id``, in plan order."""
+        names = [a.document for a in self.attachments if a.target_id == target_id]
+        return tuple(self.document(n) for n in names)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready view (used by ``corral render`` and the manifest)."""
+        return {
+            "mode": self.mode,
+            "documents": [
+                {
+                    "name": d.name,
+                    "kind": d.kind,
+                    "guardrails": list(d.guardrails),
+                    "description": d.description,
+                    "size": len(d.content),
+                    "policy": d.policy,
+                }
+                for d in self.documents
+            ],
+            "attachments": [
+                {
+                    "document": a.document,
+                    "targetId": a.target_id,
+                    "targetKind": a.target_kind,
+                    "targetName": a.target_name,
+                }
+                for a in self.attachments
+            ],
+        }
+
+
+# --------------------------------------------------------------------------- packing
+
+
+def pack(statements: Sequence[dict], limit: int, what: str) -> list[list[dict]]:
+    """Pack statements into as few documents as fit within ``limit`` characters.
+
+    First-fit decreasing by size; each document keeps its statements sorted by
+    Sid so the output does not depend on the packing order.
+    """
+    overhead = len(minify({"Version": VERSION, "Statement": []}))
+    sized = sorted(statements, key=lambda s: (-len(minify(s)), s["Sid"]))
+    bins: list[tuple[int, list[dict]]] = []
+    for statement in sized:
+        size = len(minify(statement))
+        if overhead + size > limit:
+            raise BuildError(
+                f"{what}: statement {statement['Sid']} is {size} characters, more than one "
+                f"document of {limit} can hold; use fewer or broader patterns."
+            )
+        for i, (used, members) in enumerate(bins):
+            if used + size + 1 <= limit:
+                bins[i] = (used + size + 1, [*members, statement])
+                break
+        else:
+            bins.append((overhead + size, [statement]))
+    groups = [sorted(members, key=lambda s: s["Sid"]) for _, members in bins]
+    return sorted(groups, key=lambda g: g[0]["Sid"])
+
+
+def _documents(
+    base_name: str, kind: str, statements_by_guardrail: dict[str, list[dict]], limit: int
+) -> list[Document]:
+    owner = {s["Sid"]: g for g, stmts in statements_by_guardrail.items() for s in stmts}
+    statements = [s for stmts in statements_by_guardrail.values() for s in stmts]
+    groups = pack(statements, limit, base_name)
+    docs = []
+    for i, group in enumerate(groups, 1):
+        name = base_name if len(groups) == 1 else f"{base_name}-{i}"
+        guardrails = tuple(g for g in K.GUARDRAILS if any(owner[s["Sid"]] == g for s in group))
+        content = minify({"Version": VERSION, "Statement": group})
+        description = f"corral guardrails ({', '.join(guardrails)}); managed by corral."
+        docs.append(Document(name, kind, guardrails, content, description))
+    return docs
+
+
+def _statements(spec: Spec, target: Target | None, guardrails: Iterable[str], limit: int) -> dict:
+    result: dict[str, list[dict]] = {}
+    for guardrail in guardrails:
+        if guardrail == K.REGIONS:
+            stmts = region_statements(spec, spec.regions_for(target))
+        elif guardrail == K.INSTANCE_TYPES:
+            stmts = instance_statements(spec, spec.instances_for(target), limit)
+        else:
+            stmts = protection_statements(spec)
+        if stmts:
+            result[guardrail] = stmts
+    return result
+
+
+# --------------------------------------------------------------------------- plans
+
+
+def build_plan(spec: Spec) -> Plan:
+    """Every document and attachment the spec deploys."""
+    if spec.mode == K.ORGANIZATION:
+        return _organization_plan(spec)
+    return _account_plan(spec)
+
+
+def _organization_plan(spec: Spec) -> Plan:
+    documents: list[Document] = []
+    attachments: list[Attachment] = []
+    by_content: dict[tuple[str, ...], list[Document]] = {}
+    for target in spec.targets:
+        statements = _statements(spec, target, target.guardrails, K.SCP_MAX_CHARS)
+        if not statements:
+            continue
+        key = tuple(minify(s) for stmts in statements.values() for s in stmts)
+        if key not in by_content:
+            base = f"{spec.name_prefix}-{target.name}"
+            by_content[key] = _documents(base, K.SCP_KIND, statements, K.SCP_MAX_CHARS)
+            documents.extend(by_content[key])
+        docs = by_content[key]
+        if len(docs) + 1 > K.SCP_MAX_PER_TARGET:
+            raise BuildError(
+                f"target {target.id} would need {len(docs)} corral SCPs plus "
+                f"{K.FULL_AWS_ACCESS}, more than the {K.SCP_MAX_PER_TARGET} AWS allows; "
+                "use fewer or broader instance patterns."
+            )
+        attachments.extend(Attachment(d.name, target.id, target.kind, target.name) for d in docs)
+    return Plan(K.ORGANIZATION, tuple(documents), tuple(attachments))
+
+
+def _account_plan(spec: Spec) -> Plan:
+    statements = _statements(spec, None, K.GUARDRAILS, K.IAM_POLICY_MAX_CHARS)
+    docs = _documents(
+        f"{spec.name_prefix}-guardrails", K.IAM_KIND, statements, K.IAM_POLICY_MAX_CHARS
+    )
+    if len(docs) > K.IAM_MAX_MANAGED_POLICIES_PER_PRINCIPAL:
+        raise BuildError(
+            f"the account guardrails need {len(docs)} IAM policies, more than the "
+            f"{K.IAM_MAX_MANAGED_POLICIES_PER_PRINCIPAL} a principal can carry; "
+            "use fewer or broader instance patterns."
+        )
+    attachments = []
+    p = spec.principals
+    for kind, names in ((K.GROUP, p.groups), (K.USER, p.users), (K.ROLE, p.roles)):
+        for name in names:
+            attachments.extend(Attachment(d.name, name, kind, name) for d in docs)
+    return Plan(K.ACCOUNT, tuple(docs), tuple(attachments))
