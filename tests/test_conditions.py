@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from corral.evaluate.conditions import OPERATORS, compile_condition, parse_date
 from corral.evaluate.patterns import ElementError, normalize_context
+from corral.evaluate.policy import PolicyRef, Request
 
 
 def check(operator: str, key: str, values: object, context: dict, *, variables: bool = True):
@@ -27,6 +28,7 @@ def check(operator: str, key: str, values: object, context: dict, *, variables: 
 
 
 REGION = "aws:RequestedRegion"
+TAGS = "aws:TagKeys"
 
 
 # --------------------------------------------------------------------------- String
@@ -115,10 +117,10 @@ def test_numeric_operators_compare_the_request_value_to_the_policy_value(
 
 
 def test_numeric_request_value_that_is_not_a_number_never_matches():
-    """Condition operators: a value of the wrong type cannot match a positive operator;
-    the negated operator, its complement, is then true."""
+    """A request value that is not a number satisfies neither a Numeric operator nor its
+    negation, as in the IAM policy simulator: NumericNotEquals against "ten" is false."""
     assert check("NumericLessThan", "s3:max-keys", "10", {"s3:max-keys": "ten"}) is False
-    assert check("NumericNotEquals", "s3:max-keys", "10", {"s3:max-keys": "ten"}) is True
+    assert check("NumericNotEquals", "s3:max-keys", "10", {"s3:max-keys": "ten"}) is False
 
 
 @pytest.mark.parametrize(
@@ -228,6 +230,40 @@ def test_null_tests_presence_of_the_key():
     assert check("Null", "aws:TagKeys", "true", {"aws:TagKeys": []}) is True
 
 
+@pytest.mark.parametrize("qualifier", ["ForAllValues", "ForAnyValue"])
+def test_null_under_a_set_qualifier_is_plain_null(qualifier):
+    """Condition operators: the missing-key logic "applies to all condition operators
+    except ...IfExists and Null check"; a set qualifier on Null is accepted (as the IAM
+    policy simulator does) and the result is plain Null on the key's presence, for a
+    present, an absent and a multivalued key."""
+    operator = f"{qualifier}:Null"
+    assert check(operator, TAGS, "true", {}) is True
+    assert check(operator, TAGS, "false", {}) is False
+    assert check(operator, TAGS, "true", {TAGS: []}) is True
+    assert check(operator, TAGS, "true", {TAGS: "team"}) is False
+    assert check(operator, TAGS, "false", {TAGS: "team"}) is True
+    assert check(operator, TAGS, "true", {TAGS: ["team", "env"]}) is False
+    assert check(operator, TAGS, "false", {TAGS: ["team", "env"]}) is True
+    assert check(operator, TAGS, ["true", "false"], {TAGS: ["team"]}) is True
+    for values, ctx in (("true", {}), ("false", {TAGS: ["team"]}), ("false", {})):
+        assert check(operator, TAGS, values, ctx) is check("Null", TAGS, values, ctx)
+
+
+def test_null_under_a_set_qualifier_in_a_statement():
+    """A ForAllValues:Null condition compiles inside a policy document and decides."""
+    statement = {
+        "Effect": "Deny",
+        "Action": "iam:Tag*",
+        "Resource": "*",
+        "Condition": {"ForAllValues:Null": {"aws:TagKeys": "false"}},
+    }
+    policy = PolicyRef("p", "principal", {"Version": "2012-10-17", "Statement": [statement]})
+    tagged = Request("iam:TagRole", context={TAGS: ["team"]})
+    assert policy.statements[0].applies("iam:tagrole", "*", tagged.facts) is True
+    untagged = Request("iam:TagRole")
+    assert policy.statements[0].applies("iam:tagrole", "*", untagged.facts) is False
+
+
 def test_if_exists_makes_a_missing_key_true_and_checks_a_present_one():
     """Condition operators (...IfExists): if the key is present, evaluate as specified;
     if it is absent, the condition is true."""
@@ -241,8 +277,6 @@ def test_if_exists_makes_a_missing_key_true_and_checks_a_present_one():
 
 
 # --------------------------------------------------------------------------- set operators
-
-TAGS = "aws:TagKeys"
 
 
 def test_for_all_values_needs_every_request_value_in_the_policy_set():
@@ -309,6 +343,87 @@ def test_every_negated_operator_is_the_complement_of_its_positive_form(value, pa
     for positive, negated in pairs:
         ctx = {"k": value}
         assert check(negated, "k", pattern, ctx) is (not check(positive, "k", pattern, ctx))
+
+
+# --------------------------------------------------------------------------- wrong types
+
+
+@pytest.mark.parametrize(
+    ("negated", "positive", "key", "policy", "good", "bad"),
+    [
+        ("NumericNotEquals", "NumericEquals", "s3:max-keys", "10", "11", "abc"),
+        ("DateNotEquals", "DateEquals", "aws:CurrentTime", "2024-07-01", "2024-07-02", "yesterday"),
+        ("NotIpAddress", "IpAddress", "aws:SourceIp", "10.0.0.0/8", "192.0.2.1", "not-an-ip"),
+        (
+            "ArnNotLike",
+            "ArnLike",
+            "aws:PrincipalArn",
+            "arn:aws:iam::*:role/Admin",
+            "arn:aws:iam::111122223333:role/Dev",
+            "not-an-arn",
+        ),
+    ],
+)
+def test_negated_operators_on_a_value_of_the_wrong_type_do_not_match(
+    negated, positive, key, policy, good, bad
+):
+    """A request value that cannot be read as the operator's type makes the condition
+    false for the negated operator as for the plain one (IAM policy simulator), with or
+    without IfExists; a value of the right type that differs still matches the negation."""
+    assert check(negated, key, policy, {key: good}) is True
+    assert check(negated, key, policy, {key: bad}) is False
+    assert check(positive, key, policy, {key: bad}) is False
+    assert check(f"{negated}IfExists", key, policy, {key: bad}) is False
+    assert check(f"{positive}IfExists", key, policy, {key: bad}) is False
+    for qualifier in ("ForAllValues", "ForAnyValue"):
+        assert check(f"{qualifier}:{negated}", key, policy, {key: [bad]}) is False
+        assert check(f"{qualifier}:{positive}", key, policy, {key: [bad]}) is False
+
+
+def test_numeric_comparisons_on_a_value_of_the_wrong_type_do_not_match():
+    """Every Numeric and Date comparison is false on a value that is not of its type."""
+    for suffix in ("LessThan", "LessThanEquals", "GreaterThan", "GreaterThanEquals"):
+        assert check(f"Numeric{suffix}", "s3:max-keys", "10", {"s3:max-keys": "10 keys"}) is False
+        assert (
+            check(f"Date{suffix}", "aws:CurrentTime", "2024-07-01", {"aws:CurrentTime": "now"})
+            is False
+        )
+
+
+def test_binary_and_bool_values_of_the_wrong_type_do_not_match():
+    """BinaryEquals on text that is not base64, and Bool on anything but true/false, are
+    false whatever the policy value, under a set qualifier too."""
+    blob = base64.b64encode(b"guardrail").decode()
+    assert check("BinaryEquals", "k", blob, {"k": "not base64!"}) is False
+    assert check("ForAnyValue:BinaryEquals", "k", blob, {"k": ["not base64!", blob]}) is True
+    assert check("ForAllValues:BinaryEquals", "k", blob, {"k": ["not base64!", blob]}) is False
+    key = "aws:SecureTransport"
+    assert check("Bool", key, "true", {key: "yes"}) is False
+    assert check("Bool", key, "false", {key: "yes"}) is False
+    assert check("ForAllValues:Bool", key, "true", {key: ["true", "1"]}) is False
+    assert check("BoolIfExists", key, "false", {key: "no"}) is False
+
+
+def test_string_operators_read_any_text():
+    """String operators have no wrong type: StringNotEquals on number-like or empty text is
+    an ordinary mismatch, so the negation holds."""
+    assert check("StringNotEquals", "k", "10", {"k": "abc"}) is True
+    assert check("StringNotEquals", "k", "abc", {"k": ""}) is True
+    assert check("StringNotLike", "k", "a*", {"k": "10"}) is True
+
+
+def test_a_value_of_the_wrong_type_among_several_request_values():
+    """Without a qualifier, a positive operator needs one value that matches; a negated one
+    needs every value of the operator's type and none matching. Under a qualifier, a value
+    of the wrong type is one that does not satisfy the operator."""
+    key = "s3:max-keys"
+    assert check("NumericEquals", key, "10", {key: ["abc", "10"]}) is True
+    assert check("NumericNotEquals", key, "10", {key: ["abc", "5"]}) is False
+    assert check("NumericNotEquals", key, "10", {key: ["7", "5"]}) is True
+    assert check("ForAnyValue:NumericNotEquals", key, "10", {key: ["abc", "5"]}) is True
+    assert check("ForAllValues:NumericNotEquals", key, "10", {key: ["abc", "5"]}) is False
+    assert check("ForAllValues:NumericNotEquals", key, "10", {key: ["7", "5"]}) is True
+    assert check("ForAnyValue:NumericEquals", key, "10", {key: ["abc"]}) is False
 
 
 # --------------------------------------------------------------------------- variables
@@ -413,7 +528,8 @@ def test_unknown_operator_is_rejected_with_its_name():
     ("operator", "values", "problem"),
     [
         ("ForEveryValue:StringEquals", "x", "the set qualifier 'ForEveryValue' is unknown"),
-        ("NullIfExists", "true", "Null takes neither IfExists nor a set qualifier"),
+        ("NullIfExists", "true", "Null takes no IfExists"),
+        ("ForAllValues:NullIfExists", "true", "Null takes no IfExists"),
         ("NumericLessThan", "ten", "'ten' is not a number as NumericLessThan needs"),
         ("DateLessThan", "yesterday", "'yesterday' is not an ISO 8601 date"),
         ("Bool", "yes", "'yes' is not true or false"),

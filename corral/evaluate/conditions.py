@@ -13,9 +13,26 @@ policy elements: Variables and tags":
   request value to satisfy the operator; ``ForAnyValue:`` is false when the key is
   missing and otherwise needs one request value to satisfy it. A single-valued key is a
   one-element set.
+- ``ForAllValues:Null`` and ``ForAnyValue:Null`` are accepted and mean exactly ``Null``:
+  a qualifier does not change a presence test. "Condition operators" exempts the Null
+  check from the missing-key rule ("This logic applies to all condition operators except
+  ...IfExists and Null check"), and "Single-valued vs. multivalued context keys" defines
+  the qualifiers over the request's values, which a presence test does not look at. So
+  ``ForAllValues:Null`` with ``false`` on a missing key is false (the key is absent), not
+  the vacuous true of ``ForAllValues`` over an empty set; with ``true`` it is true. Cloud
+  Copilot's iam-simulate, an open re-implementation of the IAM policy simulator, reads
+  the qualified Null the same way.
 - Without a set qualifier a multivalued request key matches a positive operator when any
   of its values does, and a negated operator when none of its values matches the
-  positive form (the negated operator is the exact complement of the positive one).
+  positive form (the negated operator is the complement of the positive one on values of
+  the operator's type).
+- A request value that cannot be read as the operator's type (``abc`` for a Numeric
+  operator, ``yesterday`` for a Date one, ``not-an-ip`` for an IP one, ``not-an-arn`` for
+  an ARN one, text that is not base64 for BinaryEquals, anything but true/false for Bool;
+  String operators read any text) satisfies neither the operator nor its negation, as in
+  the IAM policy simulator: ``NumericNotEquals`` against ``abc`` is false, not "not
+  equal". Under a set qualifier such a value does not satisfy the operator; without one
+  it is no match for a positive operator and makes a negated operator false.
 - Condition keys are case-insensitive; values are case-sensitive except for the
   ``IgnoreCase`` operators and ``Bool``.
 - Policy values may hold wildcards and policy variables; how they are parsed and resolved
@@ -96,16 +113,29 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.ip_network(text.strip(), strict=False)
 
 
-def _in_network(value: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
-    address = ipaddress.ip_address(value.strip())
+def _arn(text: str) -> str:
+    if not text.startswith("arn:") or text.count(":") < 5:
+        raise ValueError(f"{text!r} is not an ARN (arn:partition:service:region:account:resource)")
+    return text
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text.strip())
+
+
+def _in_network(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> bool:
     return address.version == network.version and address in network
 
 
 def _ordered(parse: Callable[[str], float], compare: Callable[[float, float], bool]) -> Kind:
-    return Kind(
-        prepare=lambda parts: parse(render(parts)),
-        match=lambda value, prepared: compare(parse(value), prepared),
-    )
+    return Kind(prepare=lambda parts: parse(render(parts)), compare=compare, read=parse)
+
+
+def _regex_match(value: str, prepared: re.Pattern[str]) -> bool:
+    return prepared.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -113,34 +143,27 @@ class Kind:
     """How one operator family reads a policy value and compares a request value to it.
 
     ``prepare`` turns resolved tokens into a comparable (raising ``ValueError`` if the
-    policy value is malformed); ``match`` compares one request value (raising
-    ``ValueError`` if the request value is not of the family's type, which is no match).
+    policy value is malformed); ``read`` turns one request value into the family's type
+    (raising ``ValueError`` if it is not of that type; ``None`` keeps the text as it is);
+    ``compare`` tells whether a read request value matches one prepared policy value.
     """
 
     prepare: Callable[[tuple[Part, ...]], Any]
-    match: Callable[[str, Any], bool]
+    compare: Callable[[Any, Any], bool]
+    read: Callable[[str], Any] | None = None
     wildcards: bool = False
 
 
-_STRING_EQUALS = Kind(prepare=render, match=operator.eq)
+_STRING_EQUALS = Kind(prepare=render, compare=operator.eq)
 _STRING_EQUALS_IC = Kind(
-    prepare=lambda parts: render(parts).casefold(),
-    match=lambda value, prepared: value.casefold() == prepared,
+    prepare=lambda parts: render(parts).casefold(), compare=operator.eq, read=str.casefold
 )
-_STRING_LIKE = Kind(
-    prepare=glob_regex,
-    match=lambda value, prepared: prepared.fullmatch(value) is not None,
-    wildcards=True,
-)
-_ARN_LIKE = Kind(
-    prepare=arn_regex,
-    match=lambda value, prepared: prepared.fullmatch(value) is not None,
-    wildcards=True,
-)
-_BOOL = Kind(prepare=lambda parts: _bool(render(parts)), match=lambda v, p: v.lower() == p)
-_BINARY = Kind(prepare=lambda parts: _binary(render(parts)), match=lambda v, p: _binary(v) == p)
-_IP = Kind(prepare=lambda parts: _network(render(parts)), match=_in_network)
-_NULL = Kind(prepare=lambda parts: _bool(render(parts)) == "true", match=operator.eq)
+_STRING_LIKE = Kind(prepare=glob_regex, compare=_regex_match, wildcards=True)
+_ARN_LIKE = Kind(prepare=arn_regex, compare=_regex_match, read=_arn, wildcards=True)
+_BOOL = Kind(prepare=lambda parts: _bool(render(parts)), compare=operator.eq, read=_bool)
+_BINARY = Kind(prepare=lambda parts: _binary(render(parts)), compare=operator.eq, read=_binary)
+_IP = Kind(prepare=lambda parts: _network(render(parts)), compare=_in_network, read=_address)
+_NULL = Kind(prepare=lambda parts: _bool(render(parts)) == "true", compare=operator.eq)
 
 _COMPARISONS: dict[str, tuple[Callable[[float, float], bool], bool]] = {
     "Equals": (operator.eq, False),
@@ -217,13 +240,33 @@ class Condition:
             if self.qualifier == FOR_ANY:
                 return False
             return self.spec.negated
-        prepared = self.static + self._resolved(context)
-        if self.qualifier == FOR_ALL:
-            return all(self._satisfies(value, prepared) for value in values)
-        if self.qualifier == FOR_ANY:
-            return any(self._satisfies(value, prepared) for value in values)
-        hit = any(self._positive(value, prepared) for value in values)
-        return not hit if self.spec.negated else hit
+        prepared = self.static + self._resolved(context) if self.dynamic else self.static
+        negated = self.spec.negated
+        # ForAllValues, and a negated operator without a qualifier, need every request
+        # value to satisfy the operator; ForAnyValue and a plain positive operator, one
+        every = self.qualifier == FOR_ALL or (self.qualifier is None and negated)
+        kind = self.spec.kind
+        read, compare = kind.read, kind.compare
+        for text in values:
+            value: Any = text
+            if read is not None:
+                try:
+                    value = read(text)
+                except ValueError:  # not of the operator's type: satisfies neither form
+                    if every:
+                        return False
+                    continue
+            hit = False
+            for item in prepared:
+                if compare(value, item):
+                    hit = True
+                    break
+            if hit is not negated:
+                if not every:
+                    return True
+            elif every:
+                return False
+        return every
 
     def _resolved(self, context: Context) -> tuple[Any, ...]:
         prepared: list[Any] = []
@@ -236,20 +279,6 @@ class Condition:
             except ValueError:
                 continue
         return tuple(prepared)
-
-    def _positive(self, value: str, prepared: tuple[Any, ...]) -> bool:
-        match = self.spec.kind.match
-        for item in prepared:
-            try:
-                if match(value, item):
-                    return True
-            except ValueError:
-                return False
-        return False
-
-    def _satisfies(self, value: str, prepared: tuple[Any, ...]) -> bool:
-        hit = self._positive(value, prepared)
-        return not hit if self.spec.negated else hit
 
 
 def split_operator(name: str, path: str) -> tuple[OperatorSpec, Qualifier, bool]:
@@ -275,8 +304,8 @@ def split_operator(name: str, path: str) -> tuple[OperatorSpec, Qualifier, bool]
             f"{name!r} is not a condition operator; use one listed in "
             "'IAM JSON policy elements: Condition operators'",
         )
-    if spec.name == "Null" and (if_exists or qualifier):
-        raise ElementError(path, "Null takes neither IfExists nor a set qualifier; write Null")
+    if spec.name == "Null" and if_exists:
+        raise ElementError(path, "Null takes no IfExists (it tests presence itself); write Null")
     return spec, qualifier, if_exists
 
 
