@@ -30,7 +30,7 @@ from google.protobuf import struct_pb2  # noqa: E402
 
 from corral.build import packconfig  # noqa: E402
 from corral.build.plan import build_plan  # noqa: E402
-from corral.spec.load import from_config, load_stack_file  # noqa: E402
+from corral.spec.load import from_config  # noqa: E402
 
 EXAMPLE = ROOT / "Pulumi.example.yaml"
 NOOP_MAIN = """
@@ -136,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="200 and 1,000 resources")
     args = parser.parse_args(argv)
     sizes = (200, 1000) if args.quick else (1000, 10000)
-    stack_config = harness.load_stack_config(EXAMPLE)
-    config = packconfig.pack_config(load_stack_file(EXAMPLE))
+    # The example stack, with Lambda allowed: the workload mix runs Lambda functions.
+    stack_config = {**harness.load_stack_config(EXAMPLE), "corral:compute": {"allow": ["lambda"]}}
+    config = packconfig.pack_config(from_config(stack_config))
     stacks = {n: stack(n, stack_config) for n in sizes}
     with tempfile.TemporaryDirectory() as tmp:
         noop = Path(tmp)

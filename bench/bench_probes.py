@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     repeats = 2 if args.quick else 7
     spec, loose = specs()
     plan, loose_plan = build_plan(spec), build_plan(loose)
-    names = ("corral-root", "corral-workloads", "loose-root", "loose-workloads")
+    # Four documents per level (FullAWSAccess is the fifth): the example's root, its
+    # capacity SCP (Spot, compute services, purchases) and workloads, and a looser root.
+    names = ("corral-root", "corral-root-capacity", "corral-workloads", "loose-root")
     documents = [(n, (plan if n.startswith("corral") else loose_plan).document(n).content)
                  for n in names]  # fmt: skip
     workloads = next(t for t in spec.targets if t.name == "workloads")

@@ -16,6 +16,7 @@ from components import (
     collect,
     managed_tags,
 )
+from components.boundary import PermissionsBoundary
 from corral.build.plan import Attachment, Plan
 from corral.spec import keys as K
 
@@ -52,6 +53,8 @@ class AccountGuardrails(pulumi.ComponentResource):
     """The policies, by document name."""
     attachments: dict[str, pulumi.CustomResource]
     """The attachments, by resource name (see :func:`attachment_name`)."""
+    boundaries: dict[str, PermissionsBoundary]
+    """corral's permissions boundary on each named user and role, by resource name."""
     policy_ids: pulumi.Output[dict[str, str]]
     """Document name to IAM policy id (``ANPA...``)."""
     policy_arns: pulumi.Output[dict[str, str]]
@@ -92,6 +95,22 @@ class AccountGuardrails(pulumi.ComponentResource):
         self.attachments = {
             attachment_name(a): _attach(a, self.policies[a.document].arn, child)
             for a in args.plan.attachments
+        }
+        # The permissions boundary on every named user and role (groups cannot carry one).
+        boundary = self.policies[args.plan.boundary].arn if args.plan.boundary else None
+        principals = {(a.target_kind, a.target_name) for a in args.plan.attachments}
+        self.boundaries = {
+            f"{args.plan.boundary}{NAME_SEPARATOR}{kind}{NAME_SEPARATOR}{name}": (
+                PermissionsBoundary(
+                    f"{args.plan.boundary}{NAME_SEPARATOR}{kind}{NAME_SEPARATOR}{name}",
+                    kind,
+                    name,
+                    boundary,
+                    child,
+                )
+            )
+            for kind, name in sorted(principals)
+            if boundary is not None and kind in ("user", "role")
         }
         self.policy_ids = collect({n: p.policy_id for n, p in self.policies.items()})
         self.policy_arns = collect({n: p.arn for n, p in self.policies.items()})

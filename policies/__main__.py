@@ -10,7 +10,10 @@ from rules import POLICIES
 
 PolicyPack(
     name="corral",
-    description="corral guardrails: instance types, regions, credentials and guardrail integrity.",
+    description=(
+        "corral guardrails: instance types, Spot, compute services, purchases, regions, "
+        "credentials and guardrail integrity."
+    ),
     enforcement_level=EnforcementLevel.MANDATORY,
     policies=POLICIES,
 )

@@ -12,6 +12,8 @@ import pulumi
 import pytest
 from moto import mock_aws
 
+from examples.emulator import iam_boundaries
+
 ROOT = Path(__file__).resolve().parent.parent
 
 EXAMPLE_STACK = ROOT / "Pulumi.example.yaml"
@@ -38,6 +40,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """In-process moto for every AWS call; EC2 without its ~1,300 default images per region."""
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    iam_boundaries.install()  # the user boundary calls moto lacks (see the module)
     with mock_aws():
         yield
 

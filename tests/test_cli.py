@@ -8,15 +8,19 @@ import sys
 
 import pytest
 
+from corral.build.plan import build_plan
 from corral.cli.main import main
 from corral.spec import keys as K
+from corral.spec.load import load_stack_file
 
 
 def test_render_prints_valid_documents_within_limits(capsys):
     assert main(["render", "--config", "Pulumi.example.yaml"]) == 0
-    payload = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
     assert {d["name"] for d in payload["documents"]} == {
         "corral-root",
+        "corral-root-capacity",
         "corral-workloads",
         "corral-ml",
     }
@@ -25,7 +29,20 @@ def test_render_prints_valid_documents_within_limits(capsys):
         assert len(text) <= K.SCP_MAX_CHARS
         assert doc["size"] == len(text)
     assert payload["manifest"]["mode"] == "organization"
-    assert len(payload["attachments"]) == 3
+    assert len(payload["attachments"]) == 4
+    root = next(b for b in payload["budget"] if b["targetId"] == "r-a1b2")
+    sizes = [len(d.content) for d in build_plan(load_stack_file("Pulumi.example.yaml")).documents]
+    assert root == {
+        "targetId": "r-a1b2",
+        "documents": 2,
+        "maxDocuments": 4,
+        "characters": sizes[0] + sizes[1],
+        "maxCharacters": 4 * K.SCP_MAX_CHARS,
+    }
+    assert captured.err.splitlines()[0] == (
+        f"r-a1b2 (root): 2 of 4 SCPs besides FullAWSAccess, {sizes[0] + sizes[1]:,} of "
+        f"{4 * K.SCP_MAX_CHARS:,} characters"
+    )
 
 
 def test_render_typo_exits_non_zero_with_one_line(tmp_path):
@@ -55,12 +72,13 @@ def test_render_to_folder_writes_each_document(tmp_path, capsys):
     assert names == [
         "attachments.json",
         "corral-ml.json",
+        "corral-root-capacity.json",
         "corral-root.json",
         "corral-workloads.json",
         "manifest.json",
     ]
     assert json.loads((out / "corral-root.json").read_text())["Version"] == "2012-10-17"
-    assert "wrote 5 files" in capsys.readouterr().err
+    assert "wrote 6 files" in capsys.readouterr().err
 
 
 def test_render_error_writes_nothing(tmp_path, capsys):

@@ -8,6 +8,7 @@ import pytest
 
 from components import ACCOUNT_GUARDRAILS, ORGANIZATION_GUARDRAILS
 from components.account import AccountGuardrails, AccountGuardrailsArgs
+from components.boundary import BOUNDARY_KIND
 from components.organization import OrganizationGuardrails, OrganizationGuardrailsArgs
 from corral.build.plan import build_plan
 from corral.spec.load import from_config, load_stack_file
@@ -53,8 +54,9 @@ def test_organization_guardrails_creates_one_scp_per_document(pulumi_mocks, depl
     [component] = pulumi_mocks.of_type(ORGANIZATION_GUARDRAILS)
     assert component.name == "corral"
     policies = pulumi_mocks.of_type(SCP)
-    assert sorted(p.name for p in policies) == ["corral-ml", "corral-root", "corral-workloads"]
-    assert len(pulumi_mocks.created) == 1 + 3 + 3
+    names = ["corral-ml", "corral-root", "corral-root-capacity", "corral-workloads"]
+    assert sorted(p.name for p in policies) == names
+    assert len(pulumi_mocks.created) == 1 + 4 + 4
     for doc in org_plan.documents:
         [policy] = [p for p in policies if p.name == doc.name]
         assert policy.inputs == {
@@ -76,6 +78,10 @@ def test_organization_attachments_wire_each_policy_to_its_target(pulumi_mocks, d
     attachments = pulumi_mocks.of_type(SCP_ATTACHMENT)
     assert sorted((a.name, a.inputs) for a in attachments) == [
         ("corral-ml.ml", {"policyId": ids["corral-ml"], "targetId": "ou-a1b2-mlteam001"}),
+        (
+            "corral-root-capacity.root",
+            {"policyId": ids["corral-root-capacity"], "targetId": "r-a1b2"},
+        ),
         ("corral-root.root", {"policyId": ids["corral-root"], "targetId": "r-a1b2"}),
         (
             "corral-workloads.workloads",
@@ -91,7 +97,7 @@ def test_organization_children_are_parented_to_the_component(pulumi_mocks, deplo
         return [child.urn for child in children]
 
     urns = deploy(build)
-    assert len(urns) == 6
+    assert len(urns) == 8
     assert urns[0] == (
         "urn:pulumi:test::corral::corral:index:OrganizationGuardrails"
         "$aws:organizations/policy:Policy::corral-root"
@@ -106,47 +112,51 @@ def test_account_guardrails_creates_iam_policy_and_attachments(pulumi_mocks, dep
         return {"ids": account.policy_ids, "arns": account.policy_arns, "urns": urns}
 
     out = deploy(build)
-    [doc] = account_plan.documents
-    [policy] = pulumi_mocks.of_type(IAM_POLICY)
-    assert policy.name == "corral-guardrails"
-    assert policy.inputs == {
-        "name": "corral-guardrails",
-        "path": "/corral/",
-        "policy": doc.content,
-        "description": doc.description,
-        "tags": TAGS,
-    }
-    arn = "arn:aws:iam::111111111111:policy/corral/corral-guardrails"
-    assert out["arns"] == {"corral-guardrails": arn}
-    assert out["ids"] == {"corral-guardrails": policy.state["policyId"]}
+    policies = {p.name: p for p in pulumi_mocks.of_type(IAM_POLICY)}
+    assert sorted(policies) == [
+        "corral-boundary",
+        "corral-guardrails",
+        "corral-guardrails-capacity",
+    ]
+    prefix = "arn:aws:iam::111111111111:policy/corral/"
+    for doc in account_plan.documents:
+        assert policies[doc.name].inputs == {
+            "name": doc.name,
+            "path": "/corral/",
+            "policy": doc.content,
+            "description": doc.description,
+            "tags": TAGS,
+        }
+    assert out["arns"] == {name: prefix + name for name in policies}
+    assert out["ids"] == {name: p.state["policyId"] for name, p in policies.items()}
     wiring = sorted(
         (c.type, c.name, c.inputs)
         for c in pulumi_mocks.created
         if c.type in (GROUP_ATTACHMENT, USER_ATTACHMENT, ROLE_ATTACHMENT)
     )
-    assert wiring == [
-        (
-            GROUP_ATTACHMENT,
-            "corral-guardrails.group.developers",
-            {"group": "developers", "policyArn": arn},
-        ),
-        (
-            ROLE_ATTACHMENT,
-            "corral-guardrails.role.AdminRole",
-            {"role": "AdminRole", "policyArn": arn},
-        ),
-        (
-            ROLE_ATTACHMENT,
-            "corral-guardrails.role.developers",
-            {"role": "developers", "policyArn": arn},
-        ),
-        (
-            USER_ATTACHMENT,
-            "corral-guardrails.user.ci-deployer",
-            {"user": "ci-deployer", "policyArn": arn},
-        ),
+    # Every guardrail policy reaches every principal; the boundary is never attached as one.
+    assert wiring == sorted(
+        (kind, f"{doc}.{label}", {key: name, "policyArn": prefix + doc})
+        for doc in ("corral-guardrails", "corral-guardrails-capacity")
+        for kind, label, key, name in (
+            (GROUP_ATTACHMENT, "group.developers", "group", "developers"),
+            (ROLE_ATTACHMENT, "role.AdminRole", "role", "AdminRole"),
+            (ROLE_ATTACHMENT, "role.developers", "role", "developers"),
+            (USER_ATTACHMENT, "user.ci-deployer", "user", "ci-deployer"),
+        )
+    )
+    bounded = sorted(
+        (c.inputs["principalKind"], c.inputs["principalName"], c.inputs["policyArn"])
+        for c in pulumi_mocks.created
+        if c.inputs.get("kind") == BOUNDARY_KIND
+    )
+    # Users and roles carry the boundary; the group cannot.
+    assert bounded == [
+        ("role", "AdminRole", prefix + "corral-boundary"),
+        ("role", "developers", prefix + "corral-boundary"),
+        ("user", "ci-deployer", prefix + "corral-boundary"),
     ]
-    assert len(pulumi_mocks.created) == 1 + 1 + 4
+    assert len(pulumi_mocks.created) == 1 + 3 + 8 + 3
     assert all(f"::{ACCOUNT_GUARDRAILS}$aws:iam/" in urn for urn in out["urns"])
 
 

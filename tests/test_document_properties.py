@@ -16,15 +16,16 @@ from corral.build.plan import BuildError, Plan, build_plan
 from corral.evaluate.engine import ALLOW, evaluate
 from corral.evaluate.judge import allow_all, run_probes, spec_identity_policies, spec_scp_chain
 from corral.evaluate.policy import PolicyRef, Request
-from corral.evaluate.probes import (
-    GLOBAL_CALLS,
+from corral.evaluate.probe_kit import (
+    BOUNDARY_KEY,
     INCIDENT_TYPE,
     concrete_principal,
     global_region,
     launch,
 )
+from corral.evaluate.probes import GLOBAL_CALLS
 from corral.evaluate.scope import Scope, scope_for, spec_chain_ids
-from corral.spec import catalog
+from corral.spec import capacity, catalog
 from corral.spec import keys as K
 from corral.spec.load import from_config
 from corral.spec.model import Spec
@@ -58,6 +59,8 @@ EXEMPT = st.lists(
     max_size=3,
     unique=True,
 )
+COMPUTE = st.sampled_from(capacity.compute_names())
+PURCHASES = st.sampled_from(sorted(capacity.purchase_categories()))
 SAMPLE_TYPES = 12  # instance types evaluated directly per scope, besides the probes
 
 
@@ -74,6 +77,8 @@ def instance_rules(draw: st.DrawFn) -> dict:
     ceiling = draw(st.one_of(st.none(), st.sampled_from([2, 4, 8, 16, 48, 96, 192])))
     if ceiling is not None:
         rule["maxVcpus"] = ceiling
+    if draw(st.booleans()):
+        rule["spot"] = draw(st.booleans())
     return rule
 
 
@@ -116,6 +121,8 @@ def specs(draw: st.DrawFn, mode: str) -> Spec:
         "corral:protections": draw(
             st.fixed_dictionaries({k: st.booleans() for k in K.PROTECTION_KEYS})
         ),
+        "corral:compute": {"allow": draw(st.lists(COMPUTE, max_size=3, unique=True))},
+        "corral:purchases": {"allow": draw(st.lists(PURCHASES, max_size=3, unique=True))},
     }
     if mode == K.ORGANIZATION:
         config["corral:targets"] = draw(org_targets(home))
@@ -172,6 +179,10 @@ def _assert_documents(spec: Spec, plan: Plan) -> None:
         assert policy["Version"] == "2012-10-17"
         sids = [s["Sid"] for s in policy["Statement"]]
         assert len(sids) == len(set(sids)), doc.name
+        if doc.name == plan.boundary:  # Allow * plus the denies, so it only ever narrows
+            allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+            assert allows == [{"Action": "*", "Effect": "Allow", "Resource": "*", **allows[0]}]
+            continue
         assert all(s["Effect"] == "Deny" for s in policy["Statement"]), doc.name
     per_target: dict[str, int] = {}
     for attachment in plan.attachments:
@@ -200,7 +211,10 @@ def _assert_intent(
     for action, service, arn in GLOBAL_CALLS:  # signed for the service's home region
         region = global_region(spec.partition, service) or spec.region
         resource = arn.format(p=spec.partition, a=scope.account)
-        request = Request(action, resource, {"aws:RequestedRegion": region}, user, scope.account)
+        context = {"aws:RequestedRegion": region}
+        if spec.mode == K.ACCOUNT:  # new roles carry corral's boundary, as the spec requires
+            context[BOUNDARY_KEY] = scope.boundary_arn
+        request = Request(action, resource, context, user, scope.account)
         assert not _denied([request], chain, identity), action
     far = next((r for r in REGIONS if scope.regions and r not in scope.regions), home)
     for pattern in spec.exempt_principals:

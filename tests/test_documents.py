@@ -115,7 +115,7 @@ def test_no_instance_rule_means_no_instance_statements():
 
 def test_protection_statements_follow_toggles():
     flags = {name: False for name in K.PROTECTION_KEYS} | {"accessKeys": True}
-    sids = plan_for(protections=flags).documents[0].sids
+    sids = [s for d in plan_for(protections=flags).documents for s in d.sids]
     assert "CorralProtectAccessKeys" in sids
     assert not any(s.startswith("CorralProtect") and s != "CorralProtectAccessKeys" for s in sids)
 
@@ -129,16 +129,22 @@ def test_account_mode_builds_iam_policy_for_every_principal():
     }
     del config["corral:targets"]
     plan = build_plan(from_config(config))
-    assert [d.kind for d in plan.documents] == ["iam"]
+    assert {d.kind for d in plan.documents} == {"iam"}
+    guardrails = [d for d in plan.documents if d.name != plan.boundary]
+    assert plan.boundary == "corral-boundary" and plan.documents[-1].name == plan.boundary
     assert {(a.target_kind, a.target_id) for a in plan.attachments} == {
-        ("group", "devs"),
-        ("user", "ci"),
-        ("role", "Admin"),
+        (kind, name)
+        for kind, name in (("group", "devs"), ("user", "ci"), ("role", "Admin"))
+        for _ in guardrails
     }
-    sids = plan.documents[0].sids
-    assert "CorralProtectGuardrailsIam" in sids
+    assert {a.document for a in plan.attachments} == {d.name for d in guardrails}
+    statements = [s for d in guardrails for s in d.policy["Statement"]]
+    sids = {s["Sid"] for s in statements}
+    # /corral/ policies are covered by CorralProtectIdentities; the detach rule stays.
+    assert {"CorralProtectIdentities", "CorralRequireBoundary", "CorralProtectBoundary"} <= sids
+    assert "CorralProtectGuardrailsIam" not in sids
     assert "CorralProtectLeaveOrganization" not in sids  # no organization to leave
-    detach = next(s for s in plan.documents[0].policy["Statement"] if s["Sid"].endswith("Detach"))
+    detach = next(s for s in statements if s["Sid"].endswith("Detach"))
     assert detach["Condition"]["ArnLike"] == {"iam:PolicyARN": ["arn:aws:iam::*:policy/corral/*"]}
 
 
@@ -149,8 +155,9 @@ def test_identical_targets_share_documents():
             {"id": "ou-ab12-22222222", "name": "b"},
         ]
     )
-    assert [d.name for d in plan.documents] == ["corral-a"]
-    assert [a.document for a in plan.attachments] == ["corral-a", "corral-a"]
+    names = [d.name for d in plan.documents]
+    assert names == ["corral-a", "corral-a-capacity"]  # capacity packs into its own SCP
+    assert [a.document for a in plan.attachments] == names + names
 
 
 def test_pack_uses_as_few_documents_as_fit():
@@ -172,7 +179,7 @@ def test_pack_refuses_a_statement_larger_than_a_document():
 
 
 def test_long_deny_list_is_split_over_statements_and_documents():
-    many = sorted(catalog.instance_types())[:400]
+    many = sorted(catalog.instance_types())[:300]
     plan = plan_for(instances={"deny": many})
     docs = plan.documents_for("r-ab12")
     assert len(docs) >= 2

@@ -130,10 +130,121 @@ def test_account_mode_uses_the_iam_documents(capsys, account_stack):
     )
     reasons = json.loads(out)["reasons"]
     assert code == 0 and json.loads(out)["decision"] == DENY
-    assert reasons[0]["policy"] == "corral-guardrails"
+    assert reasons[0]["policy"] == "corral-guardrails-1"  # -2 and -capacity hold the rest
     assert reasons[0]["sid"] == "CorralProtectCloudTrail"
     _, out, _ = run(capsys, "--config", str(account_stack), "--action", "s3:GetObject")
     assert out.startswith("ALLOW: s3:GetObject on * (documents the spec builds)")
+
+
+# --------------------------------------------------------------------------- attacker paths
+
+SPEND_STACK = EXAMPLE_STACK.parent / "Pulumi.spend-example.yaml"
+A = "111122223333"
+BOUNDARY = f"arn:aws:iam::{A}:policy/corral/corral-boundary"
+CORRAL_ROLE = f"arn:aws:iam::{A}:role/corral/x"
+CORRAL_POLICY = f"arn:aws:iam::{A}:policy/corral/x"
+SPOT = ("--instance-type", "t3.micro", "--context", "ec2:InstanceMarketType=spot")
+# (flags, the statement that must deny them); the region is added per mode.
+BOTH_MODES = [
+    (("--action", "iam:CreateRole", "--resource", BREAK_GLASS, "--context",
+      f"iam:PermissionsBoundary={BOUNDARY}"), "CorralProtectIdentities"),
+    (("--action", "iam:UpdateAssumeRolePolicy", "--resource", BREAK_GLASS),
+     "CorralProtectIdentities"),
+    (("--action", "iam:PutRolePolicy", "--resource", CORRAL_ROLE), "CorralProtectIdentities"),
+    (("--action", "iam:AttachRolePolicy", "--resource", CORRAL_ROLE, "--context",
+      "iam:PolicyARN=arn:aws:iam::aws:policy/AdministratorAccess"), "CorralProtectIdentities"),
+    (("--action", "iam:DeleteRolePolicy", "--resource", CORRAL_ROLE), "CorralProtectIdentities"),
+    (("--action", "iam:UpdateAssumeRolePolicy", "--resource", CORRAL_ROLE),
+     "CorralProtectIdentities"),
+    (("--action", "iam:CreatePolicyVersion", "--resource", CORRAL_POLICY),
+     "CorralProtectIdentities"),
+    (("--action", "iam:DeletePolicy", "--resource", CORRAL_POLICY), "CorralProtectIdentities"),
+    (("--action", "ec2:RunInstances", *SPOT), "CorralDenySpotLaunches"),
+    (("--action", "ec2:RequestSpotInstances"), "CorralDenySpotRequests"),
+    (("--action", "lightsail:CreateInstances"), "CorralDenyComputeServices"),
+    (("--action", "sagemaker:CreateTrainingJob", "--context",
+      "sagemaker:InstanceTypes=ml.p4d.24xlarge"), "CorralDenyComputeServices"),
+    (("--action", "savingsplans:CreateSavingsPlan"), "CorralDenyPurchases"),
+    (("--action", "ec2:PurchaseReservedInstancesOffering"), "CorralDenyPurchases"),
+]  # fmt: skip
+ACCOUNT_ONLY = [
+    (("--action", "iam:RemoveUserFromGroup", "--resource", f"arn:aws:iam::{A}:group/developers"),
+     "CorralProtectGuardedGroups"),
+    (("--action", "iam:CreateUser", "--resource", f"arn:aws:iam::{A}:user/new"),
+     "CorralRequireBoundary"),
+    (("--action", "iam:CreateRole", "--resource", f"arn:aws:iam::{A}:role/new"),
+     "CorralRequireBoundary"),
+    (("--action", "organizations:CreateOrganization"), "CorralDenyNewOrganization"),
+]  # fmt: skip
+PERMITTED = [
+    ("--action", "ec2:RunInstances", "--instance-type", "t3.micro"),
+    ("--action", "s3:GetObject", "--resource", "arn:aws:s3:::bucket/key"),
+]
+MODES = {
+    "organization": ("--config", str(EXAMPLE_STACK), "--target", "workloads", "--region",
+                     "us-east-1"),
+    "account": ("--config", str(SPEND_STACK), "--region", "eu-west-1"),
+}  # fmt: skip
+
+
+def verdict(capsys: pytest.CaptureFixture[str], mode: str, flags: tuple[str, ...]) -> dict:
+    code, out, err = run(capsys, *MODES[mode], *flags, "--format", "json")
+    assert (code, err) == (0, "")
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize(("flags", "sid"), BOTH_MODES + ACCOUNT_ONLY)
+def test_attacker_paths_are_denied_naming_the_statement(capsys, mode, flags, sid):
+    payload = verdict(capsys, mode, flags)
+    if mode == "organization" and (flags, sid) in ACCOUNT_ONLY:  # the SCPs do not cover these
+        assert (payload["decision"], sid) == (ALLOW, sid)
+        return
+    assert payload["decision"] == DENY
+    assert payload["reasons"][0]["sid"] == sid
+    exempt = verdict(capsys, mode, (*flags, "--principal", BREAK_GLASS))
+    assert exempt["decision"] == ALLOW
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_counter_examples_are_not_denied(capsys, mode):
+    for flags in PERMITTED:
+        assert verdict(capsys, mode, flags)["decision"] == ALLOW, flags
+    if mode == "account":
+        flags = ("--action", "iam:CreateRole", "--resource", f"arn:aws:iam::{A}:role/new")
+        with_boundary = (*flags, "--context", f"iam:PermissionsBoundary={BOUNDARY}")
+        assert verdict(capsys, mode, with_boundary)["decision"] == ALLOW
+
+
+def test_text_output_names_the_deciding_statement(capsys):
+    code, out, _ = run(capsys, *MODES["account"], "--action", "ec2:RunInstances", *SPOT)
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        f"DENY: ec2:RunInstances on arn:aws:ec2:eu-west-1:{A}:instance/* (documents the spec "
+        "builds)",
+        "  Deny: corral-guardrails-capacity on principal [CorralDenySpotLaunches]: Statement "
+        "CorralDenySpotLaunches of identity policy 'corral-guardrails-capacity' on 'principal' "
+        f"explicitly denies ec2:RunInstances on arn:aws:ec2:eu-west-1:{A}:instance/*.",
+    ]
+
+
+def test_under_the_boundary_compute_is_open_and_spot_denied(capsys):
+    lightsail = verdict(capsys, "account", ("--under-boundary", "--action",
+                                            "lightsail:CreateInstances"))  # fmt: skip
+    assert lightsail["decision"] == ALLOW
+    assert lightsail["source"] == "corral's permissions boundary, on a principal created under it"
+    spot = verdict(capsys, "account", ("--under-boundary", "--action", "ec2:RunInstances", *SPOT))
+    assert spot["decision"] == DENY
+    assert (spot["reasons"][0]["policy"], spot["reasons"][0]["sid"]) == (
+        "corral-boundary",
+        "CorralDenySpotLaunches",
+    )
+    code, out, err = run(capsys, *MODES["organization"], "--under-boundary", "--action", "s3:Get")
+    assert (code, out) == (2, "")
+    assert err == (
+        "corral: error: --under-boundary needs account mode with corral:protections.principals "
+        "on, where corral deploys its permissions boundary; drop --under-boundary.\n"
+    )
 
 
 # --------------------------------------------------------------------------- bad input

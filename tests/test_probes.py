@@ -18,15 +18,15 @@ from corral.build.documents import SID_INSTANCES_ALLOW, SID_REGIONS
 from corral.build.plan import Plan, build_plan
 from corral.evaluate.judge import full_aws_access, run_probes
 from corral.evaluate.policy import PolicyRef
-from corral.evaluate.probes import (
+from corral.evaluate.probe_kit import (
     EXPECT_DENY,
     EXPECT_NOT_DENIED,
     INCIDENT_TYPE,
     LAUNCH_RESOURCES,
     concrete_principal,
     global_region,
-    probes_for,
 )
+from corral.evaluate.probes import probes_for
 from corral.evaluate.scope import scope_for
 from corral.spec import keys as K
 from corral.spec.load import from_config, load_stack_file
@@ -187,12 +187,16 @@ def test_the_over_blocking_spec_would_be_caught_with_the_spec_documents_too():
     def everything(document: dict) -> None:
         statement(document, SID_INSTANCES_ALLOW)["Resource"] = "*"
 
-    policies = [PolicyRef(d.name, "dev", edited(plan, d.name, everything)) for d in plan.documents]
+    policies = [
+        PolicyRef(d.name, "dev", edited(plan, d.name, everything) if SID_INSTANCES_ALLOW in d.sids
+                  else d.content)
+        for d in plan.guardrail_documents
+    ]  # fmt: skip
     results = run_probes(spec, identity_policies=policies)
     failed = failures(results)
     assert failed and all(i.startswith("allowed-type-") for i in failed)
     assert (
-        "by statement CorralDenyInstanceTypesNotAllowed of policy corral-guardrails on dev"
+        "by statement CorralDenyInstanceTypesNotAllowed of policy corral-guardrails-1 on dev"
         in (failed["allowed-type-t3-large-eu-west-1"])
     )
 
@@ -302,7 +306,10 @@ def test_exempt_principal_probes_fail_when_the_exemption_is_dropped():
     chain = org_chain(plan, [ROOT_ID, WORKLOADS_ID], {"corral-root": no_exemption})
     results = run_probes(spec, scp_chain=chain)
     failed = failures(results)
-    assert set(failed) == {"exempt-role-corral-break-glass-launch-af-south-1"}
+    assert set(failed) == {
+        "exempt-role-corral-break-glass-launch-af-south-1",
+        "exempt-role-corral-break-glass-region-deny-launch-c7i-large-af-south-1",
+    }
     assert failed["exempt-role-corral-break-glass-launch-af-south-1"] == (
         "The exempt principal arn:aws:iam::111122223333:role/corral-break-glass launching "
         "c5a.24xlarge into af-south-1 is denied on "
@@ -380,7 +387,10 @@ def test_detach_probe_names_the_corral_policy_and_removing_protection_is_caught(
             s for s in document["Statement"] if s["Sid"] != "CorralProtectGuardrailsIamDetach"
         ]
 
-    policies = [PolicyRef(d.name, "dev", edited(plan, d.name, unprotected)) for d in plan.documents]
+    policies = [
+        PolicyRef(d.name, "dev", edited(plan, d.name, unprotected))
+        for d in plan.guardrail_documents
+    ]
     failed = failures(run_probes(spec, identity_policies=policies))
     assert set(failed) == {"protect-iam-detachrolepolicy"}
     assert failed["protect-iam-detachrolepolicy"].startswith(

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from components import program
+from components.boundary import BOUNDARY_KIND
 from corral.build.manifest import build_manifest, digest
 from corral.build.plan import BuildError, build_plan
 from corral.spec.load import from_config
@@ -68,8 +69,13 @@ def test_example_stack_deploys_the_builders_plan(pulumi_mocks, deploy, example_s
     plan = build_plan(spec)
     policies = {p.name: p for p in pulumi_mocks.of_type(SCP)}
     attachments = pulumi_mocks.of_type(SCP_ATTACHMENT)
-    assert len(pulumi_mocks.created) == 7
-    assert sorted(policies) == ["corral-ml", "corral-root", "corral-workloads"]
+    assert len(pulumi_mocks.created) == 9
+    assert sorted(policies) == [
+        "corral-ml",
+        "corral-root",
+        "corral-root-capacity",
+        "corral-workloads",
+    ]
     assert {n: p.inputs["content"] for n, p in policies.items()} == {
         d.name: d.content for d in plan.documents
     }
@@ -79,6 +85,7 @@ def test_example_stack_deploys_the_builders_plan(pulumi_mocks, deploy, example_s
     ) == [
         ("corral-ml", "ou-a1b2-mlteam001"),
         ("corral-root", "r-a1b2"),
+        ("corral-root-capacity", "r-a1b2"),
         ("corral-workloads", "ou-a1b2-workload1"),
     ]
     ids = {n: p.id for n, p in policies.items()}
@@ -95,6 +102,12 @@ def test_example_stack_deploys_the_builders_plan(pulumi_mocks, deploy, example_s
     assert manifest["attachments"] == [
         {
             "document": "corral-root",
+            "targetId": "r-a1b2",
+            "targetKind": "root",
+            "targetName": "root",
+        },
+        {
+            "document": "corral-root-capacity",
             "targetId": "r-a1b2",
             "targetKind": "root",
             "targetName": "root",
@@ -121,31 +134,48 @@ def test_account_stack_attaches_the_iam_policy_to_every_principal(pulumi_mocks, 
     pulumi.runtime.set_all_config(as_engine(config))
     manifest = deploy(run_main)
 
-    [policy] = pulumi_mocks.of_type(IAM_POLICY)
-    arn = "arn:aws:iam::111111111111:policy/corral/pen-guardrails"
-    assert (policy.name, policy.id, policy.inputs["path"]) == ("pen-guardrails", arn, "/corral/")
+    policies = {p.name: p for p in pulumi_mocks.of_type(IAM_POLICY)}
+    assert sorted(policies) == ["pen-boundary", "pen-guardrails", "pen-guardrails-capacity"]
     plan = build_plan(from_config(config))
-    assert policy.inputs["policy"] == plan.document("pen-guardrails").content
+    prefix = "arn:aws:iam::111111111111:policy/corral/"
+    for name, policy in policies.items():
+        assert (policy.id, policy.inputs["path"]) == (prefix + name, "/corral/")
+        assert policy.inputs["policy"] == plan.document(name).content
     wiring = sorted(
         (c.type.split(":")[-1], c.name, c.inputs["policyArn"])
         for c in pulumi_mocks.created
         if "PolicyAttachment" in c.type
     )
-    assert wiring == [
-        ("GroupPolicyAttachment", "pen-guardrails.group.developers", arn),
-        ("RolePolicyAttachment", "pen-guardrails.role.AdminRole", arn),
-        ("UserPolicyAttachment", "pen-guardrails.user.ci-deployer", arn),
+    # Both guardrail policies reach every principal; the boundary is never attached as one.
+    assert wiring == sorted(
+        (kind, f"{doc}.{label}", prefix + doc)
+        for doc in ("pen-guardrails", "pen-guardrails-capacity")
+        for kind, label in (
+            ("GroupPolicyAttachment", "group.developers"),
+            ("RolePolicyAttachment", "role.AdminRole"),
+            ("UserPolicyAttachment", "user.ci-deployer"),
+        )
+    )
+    bounded = sorted(
+        (c.inputs["principalKind"], c.inputs["principalName"], c.inputs["policyArn"])
+        for c in pulumi_mocks.created
+        if c.inputs.get("kind") == BOUNDARY_KIND
+    )
+    assert bounded == [
+        ("role", "AdminRole", prefix + "pen-boundary"),
+        ("user", "ci-deployer", prefix + "pen-boundary"),
     ]
-    assert len(pulumi_mocks.created) == 5
+    assert len(pulumi_mocks.created) == 1 + 3 + 6 + 2
     assert manifest["mode"] == "account"
     assert manifest["region"] == "eu-west-1"
     assert [(d["name"], d["kind"], d["id"]) for d in manifest["documents"]] == [
-        ("pen-guardrails", "iam", arn)
+        (name, "iam", prefix + name)
+        for name in ("pen-guardrails", "pen-guardrails-capacity", "pen-boundary")
     ]
     assert [(a["targetKind"], a["targetName"]) for a in manifest["attachments"]] == [
-        ("group", "developers"),
-        ("user", "ci-deployer"),
-        ("role", "AdminRole"),
+        (kind, name)
+        for kind, name in (("group", "developers"), ("user", "ci-deployer"), ("role", "AdminRole"))
+        for _ in range(2)
     ]
 
 
@@ -195,6 +225,7 @@ def test_config_from_the_language_host_environment(
     manifest = deploy(lambda: program.deploy(program.stack_config()))
     assert [d["name"] for d in manifest["documents"]] == [
         "corral-root",
+        "corral-root-capacity",
         "corral-workloads",
         "corral-ml",
     ]

@@ -297,6 +297,9 @@ def test_example_spend_section_is_valid_once_uncommented():
     config = yaml.safe_load(text)["config"]
     config.update(yaml.safe_load(uncommented))
     config["corral:targets"].append({"id": "111122223333", "name": "sandbox"})
+    with pytest.raises(SpecError, match="does not exempt OrganizationAccountAccessRole"):
+        from_config(config)
+    config["corral:exemptPrincipals"].append("arn:aws:iam::*:role/OrganizationAccountAccessRole")
     spec = from_config(config)
     assert spec.spend.enabled
     assert spec.spend.emails == ("cloud-alerts@example.com",)

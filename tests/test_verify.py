@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from test_verify_support import (
     account_stack,
+    bound_principals,
     client,
     deploy_account,
     deploy_org,
@@ -57,6 +58,7 @@ def test_guarded_org_passes(org_case) -> None:
         "guardrail-full-access",
         "guardrail-no-extra",
         "guardrail-reaches-accounts",
+        "identities-trusted",
         "guardrail-effects",
     }
     reach = {f.account: f for f in found if f.check == "guardrail-reaches-accounts"}
@@ -291,7 +293,9 @@ def test_manifest_ids_are_used_and_a_foreign_manifest_is_refused(org_case) -> No
 def account_case(aws: None, tmp_path: Path):
     make_account_principals()
     spec = load(account_stack(tmp_path))
-    return spec, deploy_account(spec)
+    arns = deploy_account(spec)
+    bound_principals(spec)  # the operator's one-off step: corral's boundary on each principal
+    return spec, arns
 
 
 def test_guarded_account_passes(account_case) -> None:
@@ -328,11 +332,17 @@ def test_principals_covered_fails_for_a_role_without_the_policy(account_case) ->
     found = run(spec)
     [bare] = failures(found, "principals-covered")
     account = found[0].account
+    # Every guardrail document, but not the boundary (set as a boundary, never attached).
+    lacking = [d.name for d in build_plan(spec).guardrail_documents]
+    assert lacking[0] == "corral-guardrails"
+    verb = "is" if len(lacking) == 1 else "are"
     assert bare.message == (
         f"IAM role LegacyCI (arn:aws:iam::{account}:role/LegacyCI) is not guarded: "
-        "corral-guardrails is not attached to it; add it to corral:principals.roles and run "
-        "`pulumi up`, or delete the role."
+        f"{' and '.join(lacking)} {verb} not attached to it; add it to corral:principals.roles "
+        "and run `pulumi up`, or delete the role."
     )
+    [unbounded] = failures(found, "principals-bounded")
+    assert unbounded.resource == "role LegacyCI"
 
 
 def test_guardrail_attached_account_mode_detached_user(account_case) -> None:

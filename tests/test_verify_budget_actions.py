@@ -178,7 +178,9 @@ def test_budget_actions_checks_the_scp_breaker_of_each_account(aws: None, tmp_pa
           aws:region: us-east-1
           corral:mode: organization
           corral:allowedRegions: [us-east-1]
-          corral:exemptPrincipals: ["arn:aws:iam::*:role/corral-break-glass"]
+          corral:exemptPrincipals:
+            - "arn:aws:iam::*:role/corral-break-glass"
+            - "arn:aws:iam::*:role/OrganizationAccountAccessRole"
           corral:targets:
             - {{id: {org.root}, name: root, guardrails: [regions]}}
             - {{id: "{org.dev}", name: dev, guardrails: [regions]}}

@@ -301,7 +301,9 @@ def test_member_sites_are_read_in_the_member_account(deployed: dict, tmp_path: P
           aws:region: us-east-1
           corral:mode: organization
           corral:allowedRegions: [us-east-1]
-          corral:exemptPrincipals: ["arn:aws:iam::*:role/corral-break-glass"]
+          corral:exemptPrincipals:
+            - "arn:aws:iam::*:role/corral-break-glass"
+            - "arn:aws:iam::*:role/OrganizationAccountAccessRole"
           corral:targets:
             - {{id: {org.root}, name: root, guardrails: [regions]}}
             - {{id: {org.dev}, name: dev, guardrails: [regions]}}

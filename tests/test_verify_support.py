@@ -3,6 +3,7 @@ deploy the guardrails into it with boto3 from ``build_plan(spec)`` (no tests her
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import textwrap
 from collections.abc import Callable, Sequence
@@ -73,7 +74,9 @@ def org_stack(tmp_path: Path, org: Org, extra: str = "", accounts: Sequence[str]
       aws:region: us-east-1
       corral:mode: organization
       corral:allowedRegions: [us-east-1, eu-west-1]
-      corral:exemptPrincipals: ["arn:aws:iam::*:role/corral-break-glass"]
+      corral:exemptPrincipals:
+        - "arn:aws:iam::*:role/corral-break-glass"
+        - "arn:aws:iam::*:role/OrganizationAccountAccessRole"
       corral:instances:
         allow: [t3.*, m7i.*]
       corral:targets:
@@ -152,13 +155,42 @@ def make_account_principals(endpoint: str | None = None) -> None:
     for user in ("alice", "ci-deployer"):
         iam.create_user(UserName=user)
     iam.add_user_to_group(GroupName="developers", UserName="alice")
-    for role in ("AdminRole", "corral-break-glass"):
-        iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+    iam.create_role(RoleName="AdminRole", AssumeRolePolicyDocument=trust)
+    account = client("sts", endpoint).get_caller_identity()["Account"]
+    iam.create_role(RoleName="corral-break-glass", AssumeRolePolicyDocument=own_account(account))
     iam.create_role(
         RoleName="AWSServiceRoleForSupport",
         Path="/aws-service-role/",
         AssumeRolePolicyDocument=trust,
     )
+
+
+def own_account(account: str) -> str:
+    """A trust policy letting principals of ``account`` (only) assume the role."""
+    statement = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                 "Action": "sts:AssumeRole"}  # fmt: skip
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def bound_principals(spec: Spec) -> str:
+    """What `pulumi up` does for the users and roles corral:principals names, and the
+    operator once for the others (alice, guarded through her group): set corral's boundary
+    on every user and role that is not service-linked, exempt or corral's own. The user
+    call is moto's only through examples/emulator/iam_boundaries.py (the ``aws`` fixture
+    installs it). Returns the boundary's ARN."""
+    iam = client("iam")
+    account = client("sts").get_caller_identity()["Account"]
+    arn = f"arn:aws:iam::{account}:policy{K.IAM_PATH}{build_plan(spec).boundary}"
+    exempt = list(spec.exempt_principals)
+    for role in iam.list_roles()["Roles"]:
+        if not role["Path"].startswith(("/aws-service-role/", K.IAM_PATH)) and not any(
+            fnmatch.fnmatchcase(role["Arn"], p) for p in exempt
+        ):
+            iam.put_role_permissions_boundary(RoleName=role["RoleName"], PermissionsBoundary=arn)
+    for user in iam.list_users()["Users"]:
+        if not any(fnmatch.fnmatchcase(user["Arn"], p) for p in exempt):
+            iam.put_user_permissions_boundary(UserName=user["UserName"], PermissionsBoundary=arn)
+    return arn
 
 
 def deploy_account(spec: Spec, endpoint: str | None = None) -> dict[str, str]:
@@ -260,6 +292,11 @@ def deploy_spend(spec: Spec, regions: Sequence[str] | None = None) -> dict[str, 
         Path=K.IAM_PATH,
         AssumeRolePolicyDocument=spend_requests.forward_role_trust(account),
     )["Role"]["Arn"]
+    client("iam").put_role_policy(
+        RoleName=names["forward_role"],
+        PolicyName="forward-role-policy-1a2b3c4",  # Pulumi names it
+        PolicyDocument=spend_requests.forward_role_policy(spend, account),
+    )
     for region in site.regions if regions is None else regions:
         cloudwatch = client("cloudwatch", region=region)
         for alarm in (a for a in site.alarms if a.region == region):
@@ -370,9 +407,21 @@ def deploy_breakers(spec: Spec, topic: str, endpoint: str | None = None) -> dict
         AssumeRolePolicyDocument=spend_breaker.breaker_role_trust(account),
     )["Role"]["Arn"]
     budgets, ids = budgets_client(endpoint), {}
+    policy_arn = ref if spec.mode == K.ACCOUNT else _scp_arn(ref, endpoint)
     for breaker in site.breakers:
+        client("iam", endpoint).put_role_policy(
+            RoleName=names["breaker_role"],
+            PolicyName=f"breaker-grant-{breaker.budget}",
+            PolicyDocument=spend_breaker.breaker_role_policy(spend, breaker, policy_arn),
+        )
         request = spend_breaker.breaker_request(
             spend, breaker, account_id=account, role_arn=role, policy_ref=ref, topic_arn=topic
         )
         ids[breaker.budget] = budgets.create_budget_action(**request)["ActionId"]
     return {"policy": ref, "role": role, "actions": ids}
+
+
+def _scp_arn(policy_id: str, endpoint: str | None) -> str:
+    """The ARN of SCP ``policy_id`` (the breaker role's grant names the SCP by ARN)."""
+    org = client("organizations", endpoint)
+    return org.describe_policy(PolicyId=policy_id)["Policy"]["PolicySummary"]["Arn"]

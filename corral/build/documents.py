@@ -42,12 +42,14 @@ UNCLOSED_PATHS = {
         "the group launches through its service-linked role, which SCPs do not restrict, and "
         "no condition key carries the template's instance type"
     ),
-    "EC2 Fleet (ec2:CreateFleet) and Spot Fleet (ec2:RequestSpotFleet)": (
+    "EC2 Fleet (ec2:CreateFleet) and Spot Fleet (ec2:RequestSpotFleet), once ec2-fleet is "
+    "in compute.allow": (
         "maintain-type fleets launch through service-linked roles; the request carries no "
-        "instance-type condition key"
+        "instance-type condition key (denied while ec2-fleet is not allowed)"
     ),
-    "EKS managed node groups, AWS Batch, EMR, Elastic Beanstalk": (
-        "they launch through Auto Scaling or their own service-linked roles"
+    "EKS managed node groups, AWS Batch, EMR, Elastic Beanstalk, once allowed": (
+        "they launch through Auto Scaling or their own service-linked roles (denied while the "
+        "service is not in compute.allow)"
     ),
 }
 
@@ -118,7 +120,17 @@ def minify(policy: dict) -> str:
 # --------------------------------------------------------------------------- statements
 
 
-def _exempt_condition(spec: Spec) -> dict:
+def deny(
+    sid: str, actions: Sequence[str], condition: dict, resource: str | list[str] = "*"
+) -> dict:
+    """One Deny statement; ``condition`` may be empty."""
+    statement = {"Sid": sid, "Effect": "Deny", "Action": list(actions), "Resource": resource}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def exempt_condition(spec: Spec) -> dict:
     if not spec.exempt_principals:
         return {}
     return {"ArnNotLike": {"aws:PrincipalARN": list(spec.exempt_principals)}}
@@ -127,7 +139,7 @@ def _exempt_condition(spec: Spec) -> dict:
 def region_statements(spec: Spec, regions: Sequence[str]) -> list[dict]:
     """Deny every non-global action outside ``regions``."""
     condition = {"StringNotEquals": {"aws:RequestedRegion": sorted(regions)}}
-    condition.update(_exempt_condition(spec))
+    condition.update(exempt_condition(spec))
     return [
         {
             "Sid": SID_REGIONS,
@@ -162,7 +174,7 @@ def instance_statements(spec: Spec, rule: InstanceRule, limit: int = K.SCP_MAX_C
     """
     if not rule.restricts:
         return []
-    exempt = _exempt_condition(spec)
+    exempt = exempt_condition(spec)
     instance_arn = f"arn:{spec.partition}:ec2:*:*:instance/*"
     allowed, denied = instance_patterns(rule)
     statements = []
@@ -224,8 +236,10 @@ def protection_statements(spec: Spec) -> list[dict]:
     if p.guardrails:
         if spec.mode == K.ORGANIZATION:
             wanted.append("ProtectGuardrailsOrg")
-        else:
+        elif not p.principals:  # else CorralProtectIdentities covers /corral/ policies
             wanted += ["ProtectGuardrailsIam", "ProtectGuardrailsIamDetach"]
+        else:
+            wanted.append("ProtectGuardrailsIamDetach")
     if p.leave_organization and spec.mode == K.ORGANIZATION:
         wanted.append("ProtectLeaveOrganization")
     for flag, sid in (
@@ -236,7 +250,7 @@ def protection_statements(spec: Spec) -> list[dict]:
     ):
         if flag:
             wanted.append(sid)
-    exempt = _exempt_condition(spec)
+    exempt = exempt_condition(spec)
     policy_arn = f"arn:{spec.partition}:iam::*:policy{K.IAM_PATH}*"
     statements = []
     for sid in wanted:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from corral.spec import catalog
+from corral.spec import capacity, catalog, sections
 from corral.spec import keys as K
 from corral.spec.model import InstanceRule, Spec, Target
-from corral.spec.readers import SpecError
+from corral.spec.readers import SpecError, key_path
 
 # Rule ids (kebab-case); the rule module is the id with dashes turned into underscores.
 INSTANCE_TYPES = "instance-types"
@@ -31,8 +31,19 @@ FULL_AWS_ACCESS = "guardrail-full-aws-access"
 EXEMPT_PRINCIPALS = "guardrail-exempt-principals"
 BUDGET_NOTIFICATIONS = "budget-notifications"
 VCPU_ALARMS = "vcpu-alarms"
+SPOT_INSTANCES = "spot-instances"
+COMPUTE_SERVICES = "compute-services"
+PURCHASES = "purchases"
 
-RESOURCE_RULES = (INSTANCE_TYPES, ALLOWED_REGIONS, NO_ACCESS_KEYS, NO_ADMIN_POLICIES)
+RESOURCE_RULES = (
+    INSTANCE_TYPES,
+    SPOT_INSTANCES,
+    COMPUTE_SERVICES,
+    PURCHASES,
+    ALLOWED_REGIONS,
+    NO_ACCESS_KEYS,
+    NO_ADMIN_POLICIES,
+)
 STACK_RULES = (
     DOCUMENT_SIZE,
     ATTACHMENT_QUOTA,
@@ -43,25 +54,58 @@ STACK_RULES = (
 )
 RULE_IDS = RESOURCE_RULES + STACK_RULES
 
-# Keys of the rules' settings.
+# Keys of the rules' settings. The capacity rules require none: left out, they deny (no
+# Spot, no compute service but EC2, no purchase), as the spec does by default.
 ALLOW = K.ALLOW
 DENY = K.DENY
 MAX_VCPUS = K.MAX_VCPUS
 REGIONS = "regions"
 NAME_PREFIX = K.NAME_PREFIX
 REQUIRED = "required"
+ALLOWED = "allowed"
+INSTANCES = K.INSTANCES
 ENFORCEMENT_LEVEL = "enforcementLevel"
 
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
 _PREFIX = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9-]{0,31}$"}
 _REQUIRED = {"type": "boolean"}
+_INSTANCE_RULE = {
+    ALLOW: {**_STRINGS, "description": "Instance-type patterns that may launch."},
+    DENY: {**_STRINGS, "description": "Instance-type patterns that may never launch."},
+    MAX_VCPUS: {"type": "integer", "minimum": 1, "maximum": 100_000},
+}
+
+
+def _names(known: tuple[str, ...], what: str) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "items": {"enum": list(known)},
+        "uniqueItems": True,
+        "description": what,
+    }
+
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    INSTANCE_TYPES: {
+    INSTANCE_TYPES: {"properties": dict(_INSTANCE_RULE), "required": []},
+    SPOT_INSTANCES: {
+        "properties": {ALLOWED: {"type": "boolean", "description": "Spot capacity allowed."}},
+        "required": [],
+    },
+    COMPUTE_SERVICES: {
         "properties": {
-            ALLOW: {**_STRINGS, "description": "Instance-type patterns that may launch."},
-            DENY: {**_STRINGS, "description": "Instance-type patterns that may never launch."},
-            MAX_VCPUS: {"type": "integer", "minimum": 1, "maximum": 100_000},
+            ALLOW: _names(capacity.compute_names(), "Compute services that may run."),
+            INSTANCES: {
+                "type": "object",
+                "properties": dict(_INSTANCE_RULE),
+                "additionalProperties": False,
+                "description": "The instance rule an allowed service with instance types obeys.",
+            },
+        },
+        "required": [],
+    },
+    PURCHASES: {
+        "properties": {
+            ALLOW: _names(tuple(capacity.purchase_categories()), "Purchase categories allowed.")
         },
         "required": [],
     },
@@ -92,7 +136,7 @@ def module_name(rule_id: str) -> str:
 
 
 def instance_settings(rule: InstanceRule) -> dict[str, Any]:
-    """The ``instance-types`` settings expressing ``rule``."""
+    """The ``instance-types`` settings expressing ``rule``'s types (Spot is ``spot-instances``')."""
     settings: dict[str, Any] = {ALLOW: list(rule.allow), DENY: list(rule.deny)}
     if rule.max_vcpus is not None:
         settings[MAX_VCPUS] = rule.max_vcpus
@@ -107,6 +151,30 @@ def instance_rule(settings: dict[str, Any]) -> InstanceRule:
         deny=tuple(settings.get(DENY) or ()),
         max_vcpus=int(ceiling) if ceiling is not None else None,
     )
+
+
+def spot_allowed(settings: dict[str, Any]) -> bool:
+    """Whether the ``spot-instances`` settings allow Spot capacity (not unless they say so)."""
+    return settings.get(ALLOWED) is True
+
+
+def allowed_names(settings: dict[str, Any]) -> frozenset[str]:
+    """The ``allow`` names of the ``compute-services`` or ``purchases`` settings."""
+    return frozenset(settings.get(ALLOW) or ())
+
+
+def _checked(names: tuple[str, ...], key: str, known: tuple[str, ...]) -> list[str]:
+    """``names`` if each is known; else the spec loader's SpecError for ``key``."""
+    return list(sections.capacity_allowed({ALLOW: list(names)}, key, known))
+
+
+def compute_settings(spec: Spec, rule: InstanceRule) -> dict[str, Any]:
+    """The ``compute-services`` settings: allowed services (``ec2`` always) and ``rule``."""
+    names = tuple(sorted({K.EC2_COMPUTE, *spec.compute_allowed}))
+    return {
+        ALLOW: _checked(names, key_path(K.COMPUTE), capacity.compute_names()),
+        INSTANCES: instance_settings(rule),
+    }
 
 
 def find_target(spec: Spec, name_or_id: str) -> Target:
@@ -129,14 +197,21 @@ def pack_config(spec: Spec, target: str | None = None) -> dict[str, dict[str, An
     Budgets and vCPU alarms are required when the spec turns spend detection on.
 
     ``target`` (a target's name or id) selects that target's instance and region
-    overrides, for stacks deployed into one OU or account; by default the spec's
-    own rules apply.
+    overrides (Spot and the instance types allowed services launch follow its instance
+    rule), for stacks deployed into one OU or account; by default the spec's own rules
+    apply. A compute service or purchase category the data files do not know is a
+    SpecError naming its key, as when the spec is loaded.
     """
     chosen = find_target(spec, target) if target is not None else None
     prefix = {NAME_PREFIX: spec.name_prefix}
     spend = getattr(spec, "spend", None)  # corral.spec.spend.SpendSpec; budgets and alarms required
+    rule = spec.instances_for(chosen)
+    purchases = tuple(capacity.purchase_categories())
     return {
-        INSTANCE_TYPES: instance_settings(spec.instances_for(chosen)),
+        INSTANCE_TYPES: instance_settings(rule),
+        SPOT_INSTANCES: {ALLOWED: rule.spot},
+        COMPUTE_SERVICES: compute_settings(spec, rule),
+        PURCHASES: {ALLOW: _checked(spec.purchases_allowed, key_path(K.PURCHASES), purchases)},
         ALLOWED_REGIONS: {REGIONS: list(spec.regions_for(chosen))},
         NO_ACCESS_KEYS: {},
         NO_ADMIN_POLICIES: {},

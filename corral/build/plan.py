@@ -12,12 +12,14 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from corral.build.capacity import capacity_statements, spot_statements
 from corral.build.documents import (
     instance_statements,
     minify,
     protection_statements,
     region_statements,
 )
+from corral.build.identities import boundary_name, boundary_statements, identity_statements
 from corral.spec import keys as K
 from corral.spec.model import Spec, Target
 
@@ -66,6 +68,10 @@ class Plan:
     mode: str
     documents: tuple[Document, ...]
     attachments: tuple[Attachment, ...]
+    boundary: str | None = None
+    """Account mode: the name of the permissions boundary among ``documents``."""
+    boundary_omitted: tuple[str, ...] = ()
+    """Guardrail statements the boundary could not hold within one policy."""
 
     def document(self, name: str) -> Document:
         """The document called ``name``."""
@@ -73,6 +79,11 @@ class Plan:
             if doc.name == name:
                 return doc
         raise KeyError(name)
+
+    @property
+    def guardrail_documents(self) -> tuple[Document, ...]:
+        """The documents attached as guardrails (every document but the boundary)."""
+        return tuple(d for d in self.documents if d.name != self.boundary)
 
     def documents_for(self, target_id: str) -> tuple[Document, ...]:
         """The documents attached to ``target_id``, in plan order."""
@@ -103,7 +114,32 @@ class Plan:
                 }
                 for a in self.attachments
             ],
+            "budget": self.budget(),
+            **(
+                {"boundary": {"name": self.boundary, "omitted": list(self.boundary_omitted)}}
+                if self.boundary
+                else {}
+            ),
         }
+
+    def budget(self) -> list[dict]:
+        """Per target: how much of AWS's per-target policy quota corral's documents use."""
+        scp = self.mode == K.ORGANIZATION
+        limit = K.SCP_MAX_CHARS if scp else K.IAM_POLICY_MAX_CHARS
+        slots = K.SCP_MAX_PER_TARGET - 1 if scp else K.IAM_MAX_MANAGED_POLICIES_PER_PRINCIPAL
+        rows = []
+        for target in dict.fromkeys(a.target_id for a in self.attachments):
+            docs = self.documents_for(target)
+            rows.append(
+                {
+                    "targetId": target,
+                    "documents": len(docs),
+                    "maxDocuments": slots,
+                    "characters": sum(len(d.content) for d in docs),
+                    "maxCharacters": slots * limit,
+                }
+            )
+        return rows
 
 
 # --------------------------------------------------------------------------- packing
@@ -138,6 +174,20 @@ def pack(statements: Sequence[dict], limit: int, what: str) -> list[list[dict]]:
 def _documents(
     base_name: str, kind: str, statements_by_guardrail: dict[str, list[dict]], limit: int
 ) -> list[Document]:
+    """The capacity guardrail packs into documents of its own (``<base>-capacity``), so
+    the documents of the other guardrails keep their names when capacity changes."""
+    core = {g: s for g, s in statements_by_guardrail.items() if g != K.CAPACITY}
+    extra = {g: s for g, s in statements_by_guardrail.items() if g == K.CAPACITY}
+    return _packed(base_name, kind, core, limit) + _packed(
+        f"{base_name}-{K.CAPACITY}", kind, extra, limit
+    )
+
+
+def _packed(
+    base_name: str, kind: str, statements_by_guardrail: dict[str, list[dict]], limit: int
+) -> list[Document]:
+    if not statements_by_guardrail:
+        return []
     owner = {s["Sid"]: g for g, stmts in statements_by_guardrail.items() for s in stmts}
     statements = [s for stmts in statements_by_guardrail.values() for s in stmts]
     groups = pack(statements, limit, base_name)
@@ -158,8 +208,11 @@ def _statements(spec: Spec, target: Target | None, guardrails: Iterable[str], li
             stmts = region_statements(spec, spec.regions_for(target))
         elif guardrail == K.INSTANCE_TYPES:
             stmts = instance_statements(spec, spec.instances_for(target), limit)
+        elif guardrail == K.CAPACITY:
+            rule = spec.instances_for(target)
+            stmts = spot_statements(spec, rule) + capacity_statements(spec, rule)
         else:
-            stmts = protection_statements(spec)
+            stmts = protection_statements(spec) + identity_statements(spec)
         if stmts:
             result[guardrail] = stmts
     return result
@@ -215,4 +268,26 @@ def _account_plan(spec: Spec) -> Plan:
     for kind, names in ((K.GROUP, p.groups), (K.USER, p.users), (K.ROLE, p.roles)):
         for name in names:
             attachments.extend(Attachment(d.name, name, kind, name) for d in docs)
-    return Plan(K.ACCOUNT, tuple(docs), tuple(attachments))
+    if not spec.protections.principals:
+        return Plan(K.ACCOUNT, tuple(docs), tuple(attachments))
+    overhead = len(minify({"Version": VERSION, "Statement": []}))
+    kept, omitted = boundary_statements(statements, K.IAM_POLICY_MAX_CHARS, overhead)
+    # Only capacity statements may be left out (and are reported); the rest are the guardrails.
+    essential = {s["Sid"] for g, ss in statements.items() if g != K.CAPACITY for s in ss}
+    essential &= set(omitted)
+    if essential:
+        raise BuildError(
+            f"the permissions boundary {boundary_name(spec)} cannot hold "
+            f"{', '.join(sorted(essential))} within {K.IAM_POLICY_MAX_CHARS} characters, so "
+            "principals created under it could escape the guardrails; use fewer exempt "
+            "principals or guarded groups, or use an Organization."
+        )
+    boundary = Document(
+        boundary_name(spec),
+        K.IAM_KIND,
+        tuple(g for g in K.GUARDRAILS if g in statements),
+        minify({"Version": VERSION, "Statement": kept}),
+        "corral permissions boundary: every principal created in this account carries it; "
+        "managed by corral.",
+    )
+    return Plan(K.ACCOUNT, (*docs, boundary), tuple(attachments), boundary.name, tuple(omitted))

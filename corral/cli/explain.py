@@ -6,6 +6,10 @@ organization mode; the IAM documents plus the principal's own permissions in acc
 mode) or, with ``--endpoint-url``/``--profile`` and ``--account``, the SCPs actually
 attached along the account's chain, read from AWS Organizations with read-only calls.
 
+``--under-boundary`` (account mode) decides for a principal created under corral's
+permissions boundary: the boundary and the principal's own allow-all permissions, with no
+guardrail policy attached, as the probes of such a principal do.
+
 ``--cross-check`` asks IAM ``SimulatePrincipalPolicy`` for the same request and reports
 whether it agrees. The emulator used in tests does not implement that operation, so the
 cross-check is validated only up to its request parameters; see docs/evaluator.md.
@@ -21,9 +25,9 @@ from typing import Any
 from corral.build.plan import build_plan
 from corral.cli.errors import EXIT_FAIL, EXIT_OK, CommandError
 from corral.evaluate.engine import ALLOW, Decision, evaluate
-from corral.evaluate.judge import allow_all, spec_identity_policies, spec_scp_chain
+from corral.evaluate.judge import allow_all, spec_boundary, spec_identity_policies, spec_scp_chain
 from corral.evaluate.policy import PolicyRef, Request
-from corral.evaluate.probes import INSTANCE_TYPE_KEY, REGION_KEY
+from corral.evaluate.probe_kit import INSTANCE_TYPE_KEY, REGION_KEY
 from corral.evaluate.scope import PROBE_ACCOUNT, find_target, spec_chain_ids
 from corral.spec import catalog
 from corral.spec import keys as K
@@ -67,6 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--target", metavar="ID", help="organization mode: the spec target")
     parser.add_argument("--endpoint-url", metavar="URL", help="read the deployed SCPs from here")
     parser.add_argument("--profile", help="read the deployed SCPs with this AWS profile")
+    parser.add_argument(
+        "--under-boundary",
+        action="store_true",
+        help="account mode: as a principal created under corral's permissions boundary",
+    )
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.add_argument(
         "--cross-check",
@@ -150,6 +159,19 @@ def spec_policies(
     except ValueError as error:
         raise CommandError(f"--target: {error}") from None
     return spec_scp_chain(plan, spec_chain_ids(spec, found)), None
+
+
+def bounded_policies(spec: Spec) -> tuple[list[PolicyRef], list[PolicyRef]]:
+    """``(identity_policies, permissions_boundary)`` of a principal created under corral's
+    boundary: its own allow-all permissions and the boundary, no guardrail policy."""
+    plan = build_plan(spec)
+    boundary = spec_boundary(plan, "principal") if spec.mode == K.ACCOUNT else None
+    if boundary is None:
+        raise CommandError(
+            "--under-boundary needs account mode with corral:protections.principals on, "
+            "where corral deploys its permissions boundary; drop --under-boundary."
+        )
+    return [allow_all("principal")], boundary
 
 
 def read_scp_chain(client: Any, account_id: str) -> tuple[list[list[PolicyRef]], bool]:
@@ -274,12 +296,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         chain, identity = spec_policies(spec, args.target)
         source = "documents the spec builds"
+    boundary = None
+    if args.under_boundary:
+        identity, boundary = bounded_policies(spec)
+        source = "corral's permissions boundary, on a principal created under it"
     decision = evaluate(
         request,
         scp_chain=chain,
         identity_policies=identity,
         identity_allows_all=identity is None,
         is_management_account=management,
+        permissions_boundary=boundary,
     )
     check = _cross_check(args, request, decision) if args.cross_check else None
     _print(args.format, request, decision, source, check)

@@ -19,6 +19,7 @@ from corral.build import manifest, spend_manifest
 from corral.build.plan import BuildError, build_plan
 from corral.cli.errors import EXIT_ERROR, EXIT_OK, CommandError
 from corral.spec import catalog
+from corral.spec import keys as K
 from corral.spec.load import load_stack_file
 from corral.spec.readers import SpecError
 
@@ -50,6 +51,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     payload = render_payload(args.config)
     if args.output is None:
         print(json.dumps(payload, indent=2, sort_keys=True))
+        _print_budget(payload)
         return EXIT_OK
     folder = Path(args.output)
     if folder.exists() and not folder.is_dir():
@@ -61,8 +63,31 @@ def _cmd_render(args: argparse.Namespace) -> int:
     files["manifest.json"] = json.dumps(payload["manifest"], indent=2, sort_keys=True) + "\n"
     for name, text in sorted(files.items()):
         write_atomically(folder / name, text)
+    _print_budget(payload)
     print(f"wrote {len(files)} files to {folder}", file=sys.stderr)
     return EXIT_OK
+
+
+def _print_budget(payload: dict) -> None:
+    """One stderr line per target: how much of AWS's per-target policy quota is used."""
+    scp = payload["mode"] == K.ORGANIZATION
+    kinds = {(a["targetId"]): a["targetKind"] for a in payload["attachments"]}
+    unit = "SCPs besides FullAWSAccess" if scp else "managed policies"
+    for row in payload["budget"]:
+        print(
+            f"{row['targetId']} ({kinds[row['targetId']]}): {row['documents']} of "
+            f"{row['maxDocuments']} {unit}, {row['characters']:,} of "
+            f"{row['maxCharacters']:,} characters",
+            file=sys.stderr,
+        )
+    boundary = payload.get("boundary")
+    if boundary and boundary["omitted"]:
+        print(
+            f"boundary {boundary['name']}: one policy of {K.IAM_POLICY_MAX_CHARS:,} characters "
+            f"cannot also hold {', '.join(boundary['omitted'])}; principals created under it "
+            "are not held to those statements (see SECURITY.md).",
+            file=sys.stderr,
+        )
 
 
 # --------------------------------------------------------------------------- policy pack

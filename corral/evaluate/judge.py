@@ -2,7 +2,9 @@
 the outcome the spec promises.
 
 A probe's call is *denied* when any of its authorizations is denied, explicitly or
-implicitly; it is *not denied* when every one is allowed. ``run_probes`` derives the
+implicitly; it is *not denied* when every one is allowed. A probe expected ``open`` (a path
+the guardrails leave open, for the reason it carries) passes when it is not denied, like
+permitted work; its message says why it is open. ``run_probes`` derives the
 spec's probes (:mod:`corral.evaluate.probes`) and evaluates them with
 :mod:`corral.evaluate.engine` against the documents the spec builds, or against the
 policies actually deployed. Pure: no I/O.
@@ -28,8 +30,10 @@ from dataclasses import dataclass
 from corral.build.plan import Plan, build_plan
 from corral.evaluate.engine import ALLOW, DENY, Decision, Reason, evaluate
 from corral.evaluate.policy import PolicyRef, Request
-from corral.evaluate.probes import EXPECT_DENY, Probe, probes_for
+from corral.evaluate.probe_kit import EXPECT_DENY, EXPECT_OPEN, Probe
+from corral.evaluate.probes import probes_for
 from corral.evaluate.scope import find_target, scope_for, spec_chain_ids
+from corral.evaluate.twins import BOUNDED_ROLE
 from corral.spec import keys as K
 from corral.spec.model import Spec, Target
 
@@ -65,6 +69,7 @@ class ProbeResult:
             "passed": self.passed,
             "resource": self.resource,
             "message": self.message,
+            **({"why": self.probe.why} if self.probe.why else {}),
             **self.decision.to_dict(),
         }
 
@@ -89,7 +94,16 @@ def spec_scp_chain(plan: Plan, target_ids: Sequence[str]) -> list[list[PolicyRef
 
 def spec_identity_policies(plan: Plan, principal: str) -> list[PolicyRef]:
     """The plan's IAM documents, as attached to ``principal`` in account mode."""
-    return [PolicyRef(d.name, principal, d.content) for d in plan.documents if d.kind == "iam"]
+    return [
+        PolicyRef(d.name, principal, d.content) for d in plan.guardrail_documents if d.kind == "iam"
+    ]
+
+
+def spec_boundary(plan: Plan, principal: str = f"role/{BOUNDED_ROLE}") -> list[PolicyRef] | None:
+    """The plan's permissions boundary as set on ``principal`` (None: the plan has none)."""
+    if plan.boundary is None:
+        return None
+    return [PolicyRef(plan.boundary, principal, plan.document(plan.boundary).content)]
 
 
 @functools.lru_cache(maxsize=256)
@@ -108,6 +122,7 @@ def run_probes(
     scp_chain: Sequence[Sequence[PolicyRef]] | None = None,
     identity_policies: Sequence[PolicyRef] | None = None,
     account: str | None = None,
+    permissions_boundary: Sequence[PolicyRef] | None = None,
 ) -> list[ProbeResult]:
     """Run the spec's probes against the policies it builds, or those given.
 
@@ -116,15 +131,28 @@ def run_probes(
     is the spec's root -> ``target`` with ``FullAWSAccess`` at each level, for
     ``target`` or, when None, for every target in turn. Account mode: the identity
     policies (default: the spec's IAM documents) plus an allow-all policy standing for
-    the principal's own permissions, since the probes ask what the guardrails deny.
+    the principal's own permissions, since the probes ask what the guardrails deny. The
+    probes of a principal created under the boundary run against ``permissions_boundary``
+    (default, when ``identity_policies`` is not given either: the spec's boundary) and
+    its own allow-all policy alone; with neither, they are left out.
     """
     plan = build_plan(spec)
     if spec.mode == K.ACCOUNT:
         scope = scope_for(spec, account=account)
         given = identity_policies
         policies = list(given if given is not None else spec_identity_policies(plan, "principal"))
+        boundary = permissions_boundary
+        if boundary is None and given is None:
+            boundary = spec_boundary(plan)
         cache: Cache = {}
-        return [judge(p, scp_chain or (), policies, cache) for p in probes_for(spec, scope)]
+        bounded_cache: Cache = {}
+        results = []
+        for probe in probes_for(spec, scope, plan):
+            if not probe.bounded:
+                results.append(judge(probe, scp_chain or (), policies, cache))
+            elif boundary is not None:
+                results.append(judge(probe, scp_chain or (), [], bounded_cache, boundary))
+        return results
     if scp_chain is not None:
         ids = {p.target for level in scp_chain for p in level}
         if target is not None:
@@ -148,16 +176,18 @@ def judge(
     chain: Sequence[Sequence[PolicyRef]],
     guardrails: Sequence[PolicyRef] | None,
     cache: Cache | None = None,
+    boundary: Sequence[PolicyRef] | None = None,
 ) -> ProbeResult:
     """Evaluate ``probe`` against an SCP chain and, in account mode, the guardrail
     identity policies (an allow-all policy for the principal is added; ``None`` judges
-    the SCPs alone). Stops at the first denied authorization once that settles it.
-    ``cache`` (one per chain and policies) reuses decisions of identical authorizations,
-    such as the image or subnet of launches in the same region."""
+    the SCPs alone) and the principal's permissions ``boundary``. Stops at the first
+    denied authorization once that settles it. ``cache`` (one per chain, policies and
+    boundary) reuses decisions of identical authorizations, such as the image or subnet
+    of launches in the same region."""
     decided: list[tuple[Request, Decision]] = []
     denied: list[tuple[Request, Decision]] = []
     for request in probe.requests:
-        decision = _decide(request, chain, guardrails, {} if cache is None else cache)
+        decision = _decide(request, chain, guardrails, {} if cache is None else cache, boundary)
         decided.append((request, decision))
         if decision.decision != ALLOW:
             denied.append((request, decision))
@@ -171,9 +201,13 @@ def judge(
     if not denied:
         request, decision = decided[0]
         message = f"{probe.description} is not denied on any of its resources, as expected."
+        if probe.expected == EXPECT_OPEN:
+            message = f"{probe.description} is not denied: it is open because {probe.why}."
         return ProbeResult(probe, decision, True, message, request.resource)
     request, decision = denied[0]
     message = _over_blocked(probe, request, decision, len(denied) - 1)
+    if probe.expected == EXPECT_OPEN:
+        message = _closed(probe, request, decision)
     return ProbeResult(probe, decision, False, message, request.resource)
 
 
@@ -182,14 +216,19 @@ def _decide(
     chain: Sequence[Sequence[PolicyRef]],
     guardrails: Sequence[PolicyRef] | None,
     cache: Cache,
+    boundary: Sequence[PolicyRef] | None = None,
 ) -> Decision:
     key = (request.action.lower(), request.resource, tuple(sorted(request.facts.items())))
     if key not in cache:
         if guardrails is None:
-            cache[key] = evaluate(request, scp_chain=chain, identity_allows_all=True)
+            cache[key] = evaluate(
+                request, scp_chain=chain, identity_allows_all=True, permissions_boundary=boundary
+            )
         else:
             identity = [*guardrails, allow_all(request.principal_arn or "principal")]
-            cache[key] = evaluate(request, scp_chain=chain, identity_policies=identity)
+            cache[key] = evaluate(
+                request, scp_chain=chain, identity_policies=identity, permissions_boundary=boundary
+            )
     return cache[key]
 
 
@@ -223,4 +262,14 @@ def _over_blocked(probe: Probe, request: Request, decision: Decision, others: in
         f"{probe.description} is denied on {request.resource}{more} by statement {reason.sid} "
         f"of policy {reason.policy} on {reason.target}, but the spec permits it; narrow that "
         f"statement's Resource or Condition so it no longer matches {request.resource}."
+    )
+
+
+def _closed(probe: Probe, request: Request, decision: Decision) -> str:
+    reason = _deciding(decision)
+    by = f"by statement {reason.sid} of policy {reason.policy}" if reason.sid else "implicitly"
+    return (
+        f"{probe.description} is denied on {request.resource} {by}, though it is listed as "
+        f"open because {probe.why}; the list of open paths is out of date: rebuild it "
+        "(SECURITY.md's table, CORRAL_UPDATE_DOCS=1) if a guardrail now closes the path."
     )

@@ -10,7 +10,12 @@ The probes cover, for one scope (a target's chain in organization mode, the acco
 account mode): the incident's launch of ``c5a.24xlarge`` into every region the spec
 disallows and into each allowed one; a permitted launch into each disallowed region;
 representative permitted types in each allowed region; types the deny list or the vCPU
-ceiling forbids; global services; the exempt principals; and the protection statements.
+ceiling forbids; global services; the exempt principals; the protection statements; and
+the attacker paths of :mod:`corral.evaluate.attack_paths` (identities, Spot, other
+compute services, purchases, what stays open) with their twins of
+:mod:`corral.evaluate.twins` (each exempt principal; in account mode, a principal
+created under corral's permissions boundary). The probe record and the request helpers
+are :mod:`corral.evaluate.probe_kit`, re-exported here.
 
 :mod:`corral.evaluate.scope` says what the spec promises for a chain;
 :mod:`corral.evaluate.judge` evaluates the probes against the documents the spec builds,
@@ -31,112 +36,65 @@ Example::
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Sequence
 
-import botocore.loaders
-
-from corral.evaluate.policy import Request
+from corral.build.plan import Plan
+from corral.evaluate import attack_paths, twins
+from corral.evaluate.probe_kit import (
+    BOUNDARY_KEY,
+    EXPECT_DENY,
+    EXPECT_NOT_DENIED,
+    EXPECT_OPEN,
+    INCIDENT_TYPE,
+    INSTANCE_TYPE_KEY,
+    LAUNCH_RESOURCES,
+    MARKET_TYPE_KEY,
+    POLICY_ARN_KEY,
+    PROBE_ROLE,
+    REGION_KEY,
+    Expected,
+    Probe,
+    call,
+    concrete_principal,
+    global_region,
+    launch,
+    make,
+    slug,
+)
 from corral.evaluate.scope import PROBE_USER, Scope, forbidden_types, representative_types
+from corral.evaluate.twins import PATH_EXEMPT
 from corral.spec import catalog
 from corral.spec import keys as K
 from corral.spec.model import Spec
 
-EXPECT_DENY = "deny"
-EXPECT_NOT_DENIED = "not-denied"
-Expected = Literal["deny", "not-denied"]
+__all__ = [  # the probe record and request helpers live in probe_kit; re-exported here
+    "BOUNDARY_KEY",
+    "EXPECT_DENY",
+    "EXPECT_NOT_DENIED",
+    "EXPECT_OPEN",
+    "GLOBAL_CALLS",
+    "INCIDENT_TYPE",
+    "INSTANCE_TYPE_KEY",
+    "LAUNCH_RESOURCES",
+    "MARKET_TYPE_KEY",
+    "POLICY_ARN_KEY",
+    "PROBE_ROLE",
+    "REGION_KEY",
+    "Expected",
+    "Probe",
+    "call",
+    "concrete_principal",
+    "global_region",
+    "launch",
+    "probes_for",
+]
 
-PROBE_ROLE = "corral-probe-role"
-INCIDENT_TYPE = "c5a.24xlarge"
-REGION_KEY = "aws:RequestedRegion"
-INSTANCE_TYPE_KEY = "ec2:InstanceType"
-POLICY_ARN_KEY = "iam:PolicyARN"
-
-# What RunInstances authorizes, in the order AWS lists them; ``{r}`` region, ``{a}`` account.
-LAUNCH_RESOURCES = (
-    ("instance", "arn:{p}:ec2:{r}:{a}:instance/*"),
-    ("image", "arn:{p}:ec2:{r}::image/ami-0123456789abcdef0"),
-    ("subnet", "arn:{p}:ec2:{r}:{a}:subnet/subnet-0123456789abcdef0"),
-    ("network-interface", "arn:{p}:ec2:{r}:{a}:network-interface/*"),
-    ("security-group", "arn:{p}:ec2:{r}:{a}:security-group/sg-0123456789abcdef0"),
-    ("volume", "arn:{p}:ec2:{r}:{a}:volume/*"),
-    ("key-pair", "arn:{p}:ec2:{r}:{a}:key-pair/corral-probe"),
-)
 # Calls to global services; the region they are signed for comes from botocore.
 GLOBAL_CALLS = (
     ("iam:CreateRole", "iam", "arn:{p}:iam::{a}:role/corral-probe-new"),
     ("sts:GetCallerIdentity", "sts", "*"),
     ("organizations:DescribeOrganization", "organizations", "*"),
 )
-
-
-# --------------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One API call and the outcome the guardrails must give it.
-
-    ``requests`` are the call's authorizations (the first is the main one);
-    ``guardrail`` is the guardrail id it tests; ``target`` the spec target whose chain
-    it was derived for (None in account mode).
-    """
-
-    id: str
-    description: str
-    requests: tuple[Request, ...]
-    expected: Expected
-    guardrail: str
-    target: str | None = None
-
-    @property
-    def request(self) -> Request:
-        """The main authorization (the instance resource for a launch)."""
-        return self.requests[0]
-
-
-# --------------------------------------------------------------------------- requests
-
-
-def launch(scope: Scope, region: str, instance_type: str, principal: str) -> tuple[Request, ...]:
-    """The authorizations of one ``ec2:RunInstances`` call, instance resource first."""
-    made = []
-    for kind, template in LAUNCH_RESOURCES:
-        arn = template.format(p=scope.partition, r=region, a=scope.account)
-        context = {REGION_KEY: region}
-        if kind == "instance":
-            context[INSTANCE_TYPE_KEY] = instance_type
-        made.append(Request("ec2:RunInstances", arn, context, principal, scope.account))
-    return tuple(made)
-
-
-def call(scope: Scope, action: str, resource: str, region: str, **extra: str) -> Request:
-    """One authorization of ``action`` by the probe user, signed for ``region``."""
-    context = {REGION_KEY: region, **extra}
-    return Request(action, resource, context, scope.principal, scope.account)
-
-
-@functools.cache
-def global_region(partition: str, service: str) -> str | None:
-    """The region a global service's partition endpoint signs for (botocore data)."""
-    data = botocore.loaders.create_loader().load_data("endpoints")
-    for raw in data["partitions"]:
-        if raw["partition"] != partition:
-            continue
-        service_data = raw["services"].get(service, {})
-        endpoint = service_data.get("endpoints", {}).get(service_data.get("partitionEndpoint"))
-        return (endpoint or {}).get("credentialScope", {}).get("region")
-    return None
-
-
-def concrete_principal(pattern: str, partition: str, account: str) -> str:
-    """A real ARN matched by an exempt-principal pattern (wildcards filled in)."""
-    _, part, _, _, acct, name = pattern.split(":", 5)
-    partition = partition if part == "*" else part
-    account = account if acct == "*" else acct
-    return f"arn:{partition}:iam::{account}:{name.replace('*', 'x').replace('?', 'x')}"
 
 
 # --------------------------------------------------------------------------- probe sets
@@ -159,9 +117,20 @@ PROTECTION_PROBES = (
 )  # fmt: skip
 
 
-def _probe(scope: Scope, pid: str, text: str, requests: Iterable[Request], expected: Expected,
-           guardrail: str) -> Probe:  # fmt: skip
-    return Probe(pid, text, tuple(requests), expected, guardrail, scope.target)
+# What each protection probe stands for in SECURITY.md's table.
+PROTECTION_PATHS = {
+    "access_keys": "Mint a long-lived access key (`iam:CreateAccessKey`)",
+    "cloudtrail": "Stop CloudTrail logging (`cloudtrail:StopLogging`)",
+    "guardduty": "Delete the GuardDuty detector (`guardduty:DeleteDetector`)",
+    "config": "Stop AWS Config recording (`config:StopConfigurationRecorder`)",
+    "leave_organization": "Leave the Organization (`organizations:LeaveOrganization`)",
+}
+PATH_INCIDENT_OUTSIDE = (
+    f"The incident's launch ({INCIDENT_TYPE}, `ec2:RunInstances`) into a disallowed region"
+)
+PATH_INCIDENT_INSIDE = f"The incident's type ({INCIDENT_TYPE}) launched into an allowed region"
+PATH_OUTSIDE = "A permitted type launched into a disallowed region"
+PATH_PERMITTED = "Permitted work: an On-Demand launch of a permitted type in an allowed region"
 
 
 def _outside(scope: Scope) -> list[str]:
@@ -178,12 +147,12 @@ def region_probes(scope: Scope) -> list[Probe]:
         where = f"into {region}, a region the spec disallows,"
         text = f"The incident's launch of {INCIDENT_TYPE} {where}"
         requests = launch(scope, region, INCIDENT_TYPE, scope.principal)
-        probes.append(_probe(scope, f"incident-launch-{region}", text, requests, EXPECT_DENY,
-                             K.REGIONS))  # fmt: skip
-        pid = f"region-deny-launch-{_slug(ordinary)}-{region}"
+        probes.append(make(scope, f"incident-launch-{region}", text, requests, EXPECT_DENY,
+                           K.REGIONS, path=PATH_INCIDENT_OUTSIDE))  # fmt: skip
+        pid = f"region-deny-launch-{slug(ordinary)}-{region}"
         requests = launch(scope, region, ordinary, scope.principal)
-        probes.append(_probe(scope, pid, f"A launch of {ordinary} {where}", requests, EXPECT_DENY,
-                             K.REGIONS))  # fmt: skip
+        probes.append(make(scope, pid, f"A launch of {ordinary} {where}", requests, EXPECT_DENY,
+                           K.REGIONS, path=PATH_OUTSIDE))  # fmt: skip
     return probes
 
 
@@ -193,18 +162,21 @@ def instance_probes(scope: Scope) -> list[Probe]:
         return []
     incident = EXPECT_NOT_DENIED if scope.permits(INCIDENT_TYPE) else EXPECT_DENY
     why = "which the spec permits" if incident == EXPECT_NOT_DENIED else "outside the allow-list"
+    forbidden = "A type the instance rule forbids (deny pattern, vCPU ceiling) in an allowed region"
     cases = [(INCIDENT_TYPE, "incident-launch", f"The incident's launch of {INCIDENT_TYPE} "
-              f"({why})", incident)]  # fmt: skip
-    cases += [(name, f"forbidden-type-{_slug(name)}", f"A launch of {name} (forbidden: {why})",
-               EXPECT_DENY) for name, why in forbidden_types(scope)]  # fmt: skip
-    cases += [(name, f"allowed-type-{_slug(name)}", f"A launch of {name} (permitted)",
-               EXPECT_NOT_DENIED) for name in representative_types(scope)]  # fmt: skip
+              f"({why})", incident, PATH_INCIDENT_INSIDE)]  # fmt: skip
+    cases += [(name, f"forbidden-type-{slug(name)}", f"A launch of {name} (forbidden: {why})",
+               EXPECT_DENY, forbidden) for name, why in forbidden_types(scope)]  # fmt: skip
+    cases += [(name, f"allowed-type-{slug(name)}", f"A launch of {name} (permitted)",
+               EXPECT_NOT_DENIED, PATH_PERMITTED)
+              for name in representative_types(scope)]  # fmt: skip
     probes = []
     for region in scope.regions or (scope.home_region,):
-        for name, pid, text, expected in cases:
+        for name, pid, what, expected, path in cases:
             requests = launch(scope, region, name, scope.principal)
-            probes.append(_probe(scope, f"{pid}-{region}", f"{text} into {region}, an allowed "
-                                 "region,", requests, expected, K.INSTANCE_TYPES))  # fmt: skip
+            text = f"{what} into {region}, an allowed region,"
+            probes.append(make(scope, f"{pid}-{region}", text, requests, expected,
+                               K.INSTANCE_TYPES, path=path))  # fmt: skip
     return probes
 
 
@@ -216,42 +188,35 @@ def global_probes(scope: Scope) -> list[Probe]:
     for action, service, template in GLOBAL_CALLS:
         region = global_region(scope.partition, service) or scope.home_region
         resource = template.format(p=scope.partition, a=scope.account)
-        calls.append((f"{_slug(action)}-{region}", action, resource, region, "signed for"))
+        calls.append((f"{slug(action)}-{region}", action, resource, region, "signed for"))
     for region in _outside(scope)[:1]:
         calls.append((f"sts-getcalleridentity-from-{region}", "sts:GetCallerIdentity", "*",
                       region, "called from"))  # fmt: skip
+    # Account mode requires corral's boundary on new roles; the probe sets it, as users must.
+    extra = {BOUNDARY_KEY: scope.boundary_arn} if scope.mode == K.ACCOUNT else {}
     return [
-        _probe(scope, f"global-{pid}", f"The global-service call {action} ({how} {region})",
-               [call(scope, action, resource, region)], EXPECT_NOT_DENIED, K.REGIONS)
+        make(scope, f"global-{pid}", f"The global-service call {action} ({how} {region})",
+             [call(scope, action, resource, region, **extra)], EXPECT_NOT_DENIED, K.REGIONS)
         for pid, action, resource, region, how in calls
     ]  # fmt: skip
 
 
-def exempt_probes(scope: Scope, patterns: Sequence[str], protect: Probe | None) -> list[Probe]:
+def exempt_probes(scope: Scope, patterns: Sequence[str]) -> list[Probe]:
     """Each exempt principal launching the incident's type outside and inside the
-    allowed regions, and doing what the protection statements deny others."""
+    allowed regions (:func:`corral.evaluate.attack_paths.exempt_twins` does the rest)."""
     outside = _outside(scope)
     regions = [*outside[:1], scope.regional()] if scope.regions is not None or scope.rules else []
     probes = []
     for pattern in patterns:
         who = concrete_principal(pattern, scope.partition, scope.account)
-        slug = _slug(who.rsplit(":", 1)[-1])
+        name = slug(who.rsplit(":", 1)[-1])
         for region in regions:
             text = f"The exempt principal {who} launching {INCIDENT_TYPE} into {region}"
             guardrail = K.REGIONS if region in outside else K.INSTANCE_TYPES
-            probes.append(_probe(scope, f"exempt-{slug}-launch-{region}", text,
-                                 launch(scope, region, INCIDENT_TYPE, who), EXPECT_NOT_DENIED,
-                                 guardrail))  # fmt: skip
-        if protect is not None:
-            text = f"The exempt principal {who} calling {protect.request.action}"
-            requests = [_as(r, who) for r in protect.requests]
-            probes.append(_probe(scope, f"exempt-{slug}-{protect.id}", text, requests,
-                                 EXPECT_NOT_DENIED, K.PROTECTION))  # fmt: skip
+            probes.append(make(scope, f"exempt-{name}-launch-{region}", text,
+                               launch(scope, region, INCIDENT_TYPE, who), EXPECT_NOT_DENIED,
+                               guardrail, path=PATH_EXEMPT))  # fmt: skip
     return probes
-
-
-def _as(request: Request, principal: str) -> Request:
-    return Request(request.action, request.resource, request.context, principal, request.account)
 
 
 def protection_probes(spec: Spec, scope: Scope) -> list[Probe]:
@@ -268,24 +233,28 @@ def protection_probes(spec: Spec, scope: Scope) -> list[Probe]:
         resource = template.format(p=scope.partition, a=scope.account, r=region, policy=policy)
         extra = {POLICY_ARN_KEY: policy} if action == "iam:DetachRolePolicy" else {}
         text = f"The call {action} on {resource} by an ordinary principal"
-        probes.append(_probe(scope, f"protect-{_slug(action)}", text,
-                             [call(scope, action, resource, region, **extra)], EXPECT_DENY,
-                             K.PROTECTION))  # fmt: skip
+        path = PROTECTION_PATHS.get(flag, f"Detach or edit corral's guardrails (`{action}`)")
+        probes.append(make(scope, f"protect-{slug(action)}", text,
+                           [call(scope, action, resource, region, **extra)], EXPECT_DENY,
+                           K.PROTECTION, path=path))  # fmt: skip
     return probes
 
 
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
-
-
-def probes_for(spec: Spec, scope: Scope) -> list[Probe]:
-    """Every probe the spec implies for ``scope``."""
-    protect = protection_probes(spec, scope)
-    guard = next((p for p in protect if "detach" in p.id), protect[0] if protect else None)
-    return [
+def probes_for(spec: Spec, scope: Scope, plan: Plan | None = None) -> list[Probe]:
+    """Every probe the spec implies for ``scope``. In account mode ``plan`` (default: the
+    spec's) sets what the probes of a principal created under the boundary expect."""
+    probes = [
         *region_probes(scope),
         *instance_probes(scope),
         *global_probes(scope),
-        *exempt_probes(scope, spec.exempt_principals, guard),
-        *protect,
+        *exempt_probes(scope, spec.exempt_principals),
+        *protection_probes(spec, scope),
+        *attack_paths.identity_probes(spec, scope),
+        *attack_paths.capacity_probes(scope),
+        *attack_paths.open_probes(scope),
     ]
+    incidents = (PATH_INCIDENT_OUTSIDE, PATH_INCIDENT_INSIDE)  # exempt_probes launches them
+    probes += twins.exempt_twins(
+        scope, spec.exempt_principals, [p for p in probes if p.path not in incidents]
+    )
+    return probes + twins.bounded_probes(spec, scope, probes, plan)

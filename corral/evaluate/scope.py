@@ -1,7 +1,9 @@
 """Scopes: what a spec promises for one chain of targets, or for the account.
 
 A scope holds the regions the chain allows (None when the region guardrail does not
-apply), the instance rules that apply along it and whether the protection statements do;
+apply), the instance rules that apply along it, whether the protection statements and the
+principal protections do, and what the capacity guardrail denies (Spot, compute services,
+purchases; ``capacity_rules`` is empty when it is not attached along the chain);
 ``representative_types`` and ``forbidden_types`` pick the instance types that stand for
 what it permits and forbids. :mod:`corral.evaluate.probes` derives the probes from a
 scope. Pure: no I/O.
@@ -34,7 +36,8 @@ PROBE_USER = "corral-probe"
 @dataclass(frozen=True)
 class Scope:
     """What the spec promises for one chain: regions (None when the region guardrail
-    does not apply), the instance rules that apply, and whether protection applies."""
+    does not apply), the instance rules that apply, whether protection applies, and what
+    the identity and capacity statements cover along it."""
 
     mode: str
     partition: str
@@ -45,11 +48,27 @@ class Scope:
     rules: tuple[InstanceRule, ...]
     protection: bool
     target: str | None = None
+    identities: bool = False
+    """The principal protections (exempt and /corral/ identities) apply."""
+    groups: tuple[str, ...] = ()
+    """Account mode: the guarded groups nobody may leave or delete."""
+    new_organization: bool = False
+    """Account mode: creating or joining an Organization is denied."""
+    capacity_rules: tuple[InstanceRule, ...] = ()
+    """The instance rule of each target carrying the capacity guardrail (account: one)."""
+    compute_allowed: tuple[str, ...] = ()
+    purchases_allowed: tuple[str, ...] = ()
 
     @property
     def principal(self) -> str:
         """The ordinary IAM user the probes run as."""
         return f"arn:{self.partition}:iam::{self.account}:user/{PROBE_USER}"
+
+    @property
+    def boundary_arn(self) -> str:
+        """The permissions boundary corral deploys in this account (account mode)."""
+        name = f"{self.name_prefix}-{K.BOUNDARY_SUFFIX}"
+        return f"arn:{self.partition}:iam::{self.account}:policy{K.IAM_PATH}{name}"
 
     def permits(self, instance_type: str) -> bool:
         """Whether every instance rule in scope permits ``instance_type``."""
@@ -59,6 +78,20 @@ class Scope:
         """A region where regional calls are allowed."""
         return self.regions[0] if self.regions else self.home_region
 
+    @property
+    def capacity(self) -> bool:
+        """Whether the capacity guardrail applies along the chain."""
+        return bool(self.capacity_rules)
+
+    def spot_denied(self, *, request: bool = False) -> bool:
+        """Whether a Spot launch (``request``: ``ec2:RequestSpotInstances``, which carries
+        no instance type) is denied: Spot is off, or, for the request, types are restricted."""
+        return any(not r.spot or (request and r.restricts) for r in self.capacity_rules)
+
+    def capacity_permits(self, instance_type: str) -> bool:
+        """Whether every capacity rule permits ``instance_type`` (typed compute services)."""
+        return all(rule.permits(instance_type) for rule in self.capacity_rules)
+
 
 # --------------------------------------------------------------------------- scope
 
@@ -66,6 +99,11 @@ class Scope:
 def scope_for(spec: Spec, target_ids: Iterable[str] = (), account: str | None = None) -> Scope:
     """The promises of ``spec`` for a chain holding ``target_ids`` (org mode), or for
     the account (account mode)."""
+    capacity = {
+        "compute_allowed": spec.compute_allowed,
+        "purchases_allowed": spec.purchases_allowed,
+    }
+    principals = spec.protections.principals
     if spec.mode == K.ACCOUNT:
         return Scope(
             spec.mode,
@@ -76,6 +114,11 @@ def scope_for(spec: Spec, target_ids: Iterable[str] = (), account: str | None = 
             spec.allowed_regions,
             (spec.instances,) if spec.instances.restricts else (),
             spec.protections.any,
+            identities=principals,
+            groups=spec.principals.groups if principals else (),
+            new_organization=principals and spec.protections.leave_organization,
+            capacity_rules=(spec.instances,),
+            **capacity,
         )
     ids = set(target_ids)
     chain = [t for t in spec.targets if t.id in ids]
@@ -89,7 +132,7 @@ def scope_for(spec: Spec, target_ids: Iterable[str] = (), account: str | None = 
         for t in chain
         if K.INSTANCE_TYPES in t.guardrails and spec.instances_for(t).restricts
     )
-    protection = spec.protections.any and any(K.PROTECTION in t.guardrails for t in chain)
+    protected = any(K.PROTECTION in t.guardrails for t in chain)
     leaf = chain[-1].id if chain else None
     if account is None:
         account = next((t.id for t in reversed(chain) if t.kind == K.ACCOUNT_TARGET), None)
@@ -101,8 +144,11 @@ def scope_for(spec: Spec, target_ids: Iterable[str] = (), account: str | None = 
         account or PROBE_ACCOUNT,
         regions,
         rules,
-        protection,
+        spec.protections.any and protected,
         leaf,
+        identities=principals and protected,
+        capacity_rules=tuple(spec.instances_for(t) for t in chain if K.CAPACITY in t.guardrails),
+        **capacity,
     )
 
 

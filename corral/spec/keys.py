@@ -19,6 +19,8 @@ TARGETS = "targets"
 PRINCIPALS = "principals"
 ALLOW_LOCKOUT = "allowLockout"
 NAME_PREFIX = "namePrefix"
+PURCHASES = "purchases"
+COMPUTE = "compute"
 # Spend detection (budgets, alarms, notifications, circuit breaker): see corral.spec.spend.
 NOTIFICATIONS = "notifications"
 BUDGETS = "budgets"
@@ -36,13 +38,18 @@ TOP_LEVEL_KEYS = (
     PRINCIPALS,
     ALLOW_LOCKOUT,
     NAME_PREFIX,
+    PURCHASES,
+    COMPUTE,
 )
 
 # Keys of ``instances``.
 ALLOW = "allow"
 DENY = "deny"
 MAX_VCPUS = "maxVcpus"
-INSTANCE_KEYS = (ALLOW, DENY, MAX_VCPUS)
+SPOT = "spot"
+INSTANCE_KEYS = (ALLOW, DENY, MAX_VCPUS, SPOT)
+# Keys of ``purchases`` and ``compute``: the categories / services that stay allowed.
+CAPACITY_KEYS = (ALLOW,)
 
 # Keys of one entry of ``targets``.
 TARGET_ID = "id"
@@ -63,6 +70,7 @@ PROTECT_CLOUDTRAIL = "cloudTrail"
 PROTECT_GUARDDUTY = "guardDuty"
 PROTECT_CONFIG = "config"
 PROTECT_ACCESS_KEYS = "accessKeys"
+PROTECT_PRINCIPALS = "principals"
 PROTECTION_KEYS = (
     PROTECT_GUARDRAILS,
     PROTECT_ORGANIZATION,
@@ -70,6 +78,7 @@ PROTECTION_KEYS = (
     PROTECT_GUARDDUTY,
     PROTECT_CONFIG,
     PROTECT_ACCESS_KEYS,
+    PROTECT_PRINCIPALS,
 )
 
 # Keys of the spend sections: ``notifications``, ``budgets`` (and each of its
@@ -109,7 +118,10 @@ MODES = (ORGANIZATION, ACCOUNT)
 REGIONS = "regions"
 INSTANCE_TYPES = "instances"
 PROTECTION = "protection"
-GUARDRAILS = (REGIONS, INSTANCE_TYPES, PROTECTION)
+CAPACITY = "capacity"
+GUARDRAILS = (REGIONS, INSTANCE_TYPES, PROTECTION, CAPACITY)
+# The compute service that is always allowed: EC2 launches, held to the instance rule.
+EC2_COMPUTE = "ec2"
 
 # Target kinds.
 ROOT = "root"
@@ -134,4 +146,5 @@ FULL_AWS_ACCESS_ID = "p-FullAWSAccess"
 # Tag and path that mark what corral deploys.
 MANAGED_TAG = "corral:managed"
 IAM_PATH = "/corral/"
+BOUNDARY_SUFFIX = "boundary"  # account mode: the permissions boundary <prefix>-boundary
 DEFAULT_NAME_PREFIX = "corral"

@@ -11,14 +11,15 @@ overrides a root deny would ignore and specs that would lock the owner out.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from corral.spec import capacity, sections
 from corral.spec import keys as K
-from corral.spec import sections
 from corral.spec import spend as spend_spec
 from corral.spec.model import InstanceRule, Spec
 from corral.spec.readers import SpecError, as_bool, choice, key_path, reject_unknown
@@ -84,11 +85,27 @@ def _build(raw: dict[str, Any], aws_region: Any) -> Spec:
         principals=sections.principals(raw.get(K.PRINCIPALS), mode),
         allow_lockout=as_bool(raw.get(K.ALLOW_LOCKOUT, False), key_path(K.ALLOW_LOCKOUT)),
         name_prefix=sections.name_prefix(raw.get(K.NAME_PREFIX, K.DEFAULT_NAME_PREFIX)),
+        purchases_allowed=sections.capacity_allowed(
+            raw.get(K.PURCHASES), key_path(K.PURCHASES), tuple(capacity.purchase_categories())
+        ),
+        compute_allowed=tuple(
+            sorted(
+                {K.EC2_COMPUTE}
+                | set(
+                    sections.capacity_allowed(
+                        raw.get(K.COMPUTE), key_path(K.COMPUTE), capacity.compute_names()
+                    )
+                )
+            )
+        ),
     )
     _check_overrides(spec)
     if not spec.allow_lockout:
         _check_lockout(spec)
-    return dataclasses.replace(spec, spend=_spend(raw, spec))
+    spec = dataclasses.replace(spec, spend=_spend(raw, spec))
+    if not spec.allow_lockout:
+        _check_member_role(spec)
+    return spec
 
 
 def _spend(raw: dict[str, Any], spec: Spec) -> spend_spec.SpendSpec:
@@ -166,3 +183,25 @@ def _check_lockout(spec: Spec) -> None:
             "is empty while protections are on, so nobody could ever change the guardrails; "
             f"name a break-glass role or {override}",
         )
+
+
+def _check_member_role(spec: Spec) -> None:
+    """Organization mode with spend resources inside member accounts (alarms, forwarding,
+    member budgets): ``pulumi up`` works there through the member role, which must be
+    exempt, or the protection of corral's own roles (``protections.principals``) would
+    deny it creating them."""
+    spend = spec.spend
+    if not (spec.mode == K.ORGANIZATION and spec.protections.principals and spend.enabled):
+        return
+    if not spend.account_ids:  # no member site: nothing is deployed through the role
+        return
+    role = f"arn:{spec.partition}:iam::123456789012:role/{spend.member_role}"
+    if any(fnmatch.fnmatchcase(role, pattern) for pattern in spec.exempt_principals):
+        return
+    pattern = f"arn:{spec.partition}:iam::*:role/{spend.member_role}"
+    raise SpecError(
+        key_path(K.EXEMPT_PRINCIPALS),
+        f"does not exempt {spend.member_role}, through which `pulumi up` creates corral's "
+        f"roles in member accounts, so protections.principals would deny it; add {pattern} "
+        "(its trust stays with the management account, and corral denies changing it).",
+    )

@@ -27,6 +27,8 @@ class InstanceRule:
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     max_vcpus: int | None = None
+    spot: bool = False
+    """Spot capacity allowed (through RunInstances, where the type rule applies)."""
 
     @property
     def restricts(self) -> bool:
@@ -64,6 +66,7 @@ class Protections:
     guardduty: bool = True
     config: bool = True
     access_keys: bool = True
+    principals: bool = True
 
     @property
     def any(self) -> bool:
@@ -76,6 +79,7 @@ class Protections:
                 self.guardduty,
                 self.config,
                 self.access_keys,
+                self.principals,
             )
         )
 
@@ -126,8 +130,26 @@ class Spec:
     principals: Principals = field(default_factory=Principals)
     allow_lockout: bool = False
     name_prefix: str = K.DEFAULT_NAME_PREFIX
+    purchases_allowed: tuple[str, ...] = ()
+    """Purchase categories (``data/purchases.json``) left allowed; all others denied."""
+    compute_allowed: tuple[str, ...] = (K.EC2_COMPUTE,)
+    """Compute services (``data/compute_services.json``) allowed besides EC2."""
     spend: Any = None
     """Spend detection (``corral.spec.spend.SpendSpec``); off unless a spend key is set."""
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Sentences about choices that are valid but weaker than they could be."""
+        found = []
+        for pattern in self.exempt_principals:
+            if ":iam::*:" in pattern:
+                found.append(
+                    f"{K.NAMESPACE}:{K.EXEMPT_PRINCIPALS}: '{pattern}' matches that name in every "
+                    "account; corral denies creating or re-trusting it to everyone else, but pin "
+                    "it to the account that owns the break-glass role (e.g. "
+                    f"{pattern.replace(':iam::*:', ':iam::111122223333:')})."
+                )
+        return tuple(found)
 
     def regions_for(self, target: Target | None = None) -> tuple[str, ...]:
         """Allowed regions for ``target`` (its override, else the spec's)."""

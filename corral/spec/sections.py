@@ -108,7 +108,8 @@ def instance_rule(value: Any, key: str) -> InstanceRule:
         ceiling = decode(raw[K.MAX_VCPUS], f"{key}.{K.MAX_VCPUS}", int, "a whole number")
         if not 1 <= ceiling <= 100_000:
             raise SpecError(f"{key}.{K.MAX_VCPUS}", f"{ceiling} is out of range; use 1 to 100000.")
-    return InstanceRule(allow=allow, deny=deny, max_vcpus=ceiling)
+    spot = as_bool(raw.get(K.SPOT, False), f"{key}.{K.SPOT}")
+    return InstanceRule(allow=allow, deny=deny, max_vcpus=ceiling, spot=spot)
 
 
 def _patterns(value: Any, key: str) -> tuple[str, ...]:
@@ -149,7 +150,25 @@ def protections(value: Any, key: str) -> Protections:
         guardduty=flags[K.PROTECT_GUARDDUTY],
         config=flags[K.PROTECT_CONFIG],
         access_keys=flags[K.PROTECT_ACCESS_KEYS],
+        principals=flags[K.PROTECT_PRINCIPALS],
     )
+
+
+def capacity_allowed(value: Any, key: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    """A ``purchases`` or ``compute`` map: ``allow``, names from ``known``, sorted."""
+    if value is None:
+        return ()
+    raw = as_mapping(value, key)
+    reject_unknown(raw, K.CAPACITY_KEYS, key)
+    names = strings(raw.get(K.ALLOW, []), f"{key}.{K.ALLOW}")
+    for i, name in enumerate(names):
+        if name not in known:
+            hint = catalog.suggest(str(name), known)
+            fix = f"did you mean '{hint}'?" if hint else f"use one of {', '.join(known)}."
+            raise SpecError(
+                f"{key}.{K.ALLOW}[{i}]", f"'{printable(str(name), 60)}' is not known; {fix}"
+            )
+    return tuple(sorted(names))
 
 
 def _target_kind(target_id: str) -> str | None:

@@ -18,6 +18,8 @@ from typing import Any
 import boto3
 import pulumi
 
+from components.boundary import BOUNDARY_KIND, CALLS
+
 PROVIDER_PREFIX = "pulumi:providers:aws"
 
 
@@ -44,6 +46,7 @@ class Site:
 
 
 Handler = Callable[["EmulatorMocks", pulumi.runtime.MockResourceArgs, Site], tuple[str, dict]]
+DYNAMIC_RESOURCE = "pulumi-python:dynamic:Resource"
 HANDLERS: dict[str, Handler] = {}
 
 
@@ -193,3 +196,20 @@ for _kind, _key in (("group", "group"), ("user", "user"), ("role", "role")):
     handles(f"aws:iam/{_kind}PolicyAttachment:{_kind.capitalize()}PolicyAttachment")(
         _attach(_kind, _key)
     )
+
+
+@handles(DYNAMIC_RESOURCE)
+def _dynamic(mocks: EmulatorMocks, args: pulumi.runtime.MockResourceArgs, site: Site):
+    """Dynamic resources run their provider in the engine; the one corral registers (the
+    permissions boundary on a named user or role) makes the same IAM call here."""
+    if args.inputs.get("kind") != BOUNDARY_KIND:
+        raise UnsupportedResource(
+            f"the emulator cannot create the dynamic resource {args.name}; only corral's "
+            "PermissionsBoundary is known here."
+        )
+    kind, name = args.inputs["principalKind"], args.inputs["principalName"]
+    put, _, key = CALLS[kind]
+    getattr(mocks.client("iam", site), put)(
+        **{key: name, "PermissionsBoundary": args.inputs["policyArn"]}
+    )
+    return f"{kind}/{name}", {}

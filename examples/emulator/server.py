@@ -21,6 +21,8 @@ import botocore.session
 import botocore.validate
 from botocore import xform_name
 
+from examples.emulator import iam_boundaries
+
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -251,6 +253,7 @@ def moto_server() -> Iterator[str]:
     from werkzeug.serving import make_server  # noqa: PLC0415
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    iam_boundaries.install()  # PutUserPermissionsBoundary, which moto lacks
     app = _with_stand_ins(DomainDispatcherApplication(create_backend_app))
     try:
         httpd = make_server("127.0.0.1", free_port(), app, threaded=True)

@@ -44,7 +44,6 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
         (f"{_FLEET}.instanceRequirements", REQUIREMENTS),
     ),
     T.CAPACITY_RESERVATION: (("instanceType", TYPE),),
-    T.CAPACITY_BLOCK_RESERVATION: (("instanceType", TYPE),),
     T.DEDICATED_HOST: (("instanceType", TYPE), ("instanceFamily", FAMILY)),
     T.EKS_NODE_GROUP: (("instanceTypes", TYPES),),
     T.BATCH_COMPUTE_ENVIRONMENT: (("computeResources.instanceTypes", BATCH),),

@@ -3,6 +3,11 @@
 Checks identity policies wherever pulumi-aws takes one (managed, inline, role
 inline, IAM Identity Center permission sets), given as JSON text or as a map, and
 attachments of the AWS-managed AdministratorAccess policy.
+
+corral's own permissions boundary (account mode: ``/corral/<prefix>-boundary``) is
+``Allow *`` plus denies by design: a boundary only ever narrows what a principal's own
+policies grant. It is recognised by its path, name and shape (every other statement a
+Deny), never by name alone.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pulumi_policy import (
 )
 
 from corral.build import packconfig as P
+from corral.spec import keys as K
 
 from . import support as S
 from . import tokens as T
@@ -53,6 +59,19 @@ def grants_everything(statement: dict[str, Any]) -> bool:
     )
 
 
+def is_corral_boundary(args: ResourceValidationArgs, doc: dict[str, Any]) -> bool:
+    """corral's boundary: a /corral/ managed policy named *-boundary, Allow * and denies."""
+    props = args.props
+    statements = S.statements(doc)
+    return (
+        args.resource_type == T.IAM_POLICY
+        and props.get("path") == K.IAM_PATH
+        and str(props.get("name", "")).endswith(f"-{K.BOUNDARY_SUFFIX}")
+        and sum(grants_everything(s) for s in statements) == 1
+        and all(grants_everything(s) or s.get("Effect") == "Deny" for s in statements)
+    )
+
+
 def _documents(args: ResourceValidationArgs, unknowns: S.Unknowns) -> list[str]:
     found: list[str] = []
     field = DOCUMENTS.get(args.resource_type)
@@ -61,6 +80,8 @@ def _documents(args: ResourceValidationArgs, unknowns: S.Unknowns) -> list[str]:
             doc = S.parse_document(value)
         except S.UnknownValueError as error:
             unknowns.add(error)
+            continue
+        if is_corral_boundary(args, doc or {}):
             continue
         for i, statement in enumerate(S.statements(doc or {})):
             if grants_everything(statement):

@@ -158,6 +158,26 @@ def walk(value: Any, path: str, unknowns: Unknowns, trail: str = "") -> Iterator
         yield from walk(element, rest, unknowns, f"{here}[{i}]")
 
 
+def find(value: Any, key: str, unknowns: Unknowns, trail: str = "") -> Iterator[tuple[str, Any]]:
+    """Every ``(property path, value)`` of a property named ``key``, at any depth."""
+    if isinstance(value, Mapping):
+        for name in value:
+            child = get(value, name, unknowns)
+            here = f"{trail}.{name}" if trail else name
+            if name == key and child is not None:
+                yield here, child
+            else:
+                yield from find(child, key, unknowns, here)
+    elif is_sequence(value):
+        for i in range(len(value)):
+            try:
+                element = value[i]
+            except UnknownValueError as error:
+                unknowns.add(error)
+                continue
+            yield from find(element, key, unknowns, f"{trail}[{i}]")
+
+
 def plain(value: Any) -> Any:
     """A deep copy as plain dicts and lists; raises UnknownValueError on an unknown leaf."""
     if isinstance(value, Mapping):

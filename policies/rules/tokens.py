@@ -37,6 +37,72 @@ DRS_REPLICATION_TEMPLATE = (
 BEANSTALK_ENVIRONMENT = "aws:elasticbeanstalk/environment:Environment"
 BEANSTALK_TEMPLATE = "aws:elasticbeanstalk/configurationTemplate:ConfigurationTemplate"
 
+# Compute services besides EC2 (corral/spec/data/compute_services.json): the resources
+# that run each one (see docs/policy-pack.md#compute-services).
+COMPUTE_SERVICE = {
+    "aws:apprunner/service:Service": "apprunner",
+    "aws:appstream/fleet:Fleet": "appstream",
+    "aws:appstream/imageBuilder:ImageBuilder": "appstream",
+    BATCH_COMPUTE_ENVIRONMENT: "batch",
+    "aws:bedrock/customModel:CustomModel": "bedrock",
+    "aws:codebuild/fleet:Fleet": "codebuild",
+    "aws:codebuild/project:Project": "codebuild",
+    EC2_FLEET: "ec2-fleet",
+    SPOT_FLEET_REQUEST: "ec2-fleet",
+    "aws:ecs/service:Service": "ecs",
+    "aws:ecs/taskSet:TaskSet": "ecs",
+    "aws:ecs/expressGatewayService:ExpressGatewayService": "ecs",
+    "aws:eks/cluster:Cluster": "eks",
+    "aws:eks/fargateProfile:FargateProfile": "eks",
+    EKS_NODE_GROUP: "eks",
+    BEANSTALK_ENVIRONMENT: "elasticbeanstalk",
+    EMR_CLUSTER: "emr",
+    EMR_INSTANCE_FLEET: "emr",
+    EMR_INSTANCE_GROUP: "emr",
+    "aws:emrserverless/application:Application": "emr-serverless",
+    GAMELIFT_FLEET: "gamelift",
+    GAMELIFT_SERVER_GROUP: "gamelift",
+    "aws:glue/devEndpoint:DevEndpoint": "glue",
+    "aws:glue/job:Job": "glue",
+    "aws:lambda/function:Function": "lambda",
+    "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": "lambda",
+    "aws:lightsail/containerService:ContainerService": "lightsail",
+    "aws:lightsail/database:Database": "lightsail",
+    "aws:lightsail/instance:Instance": "lightsail",
+    "aws:sagemaker/app:App": "sagemaker",
+    "aws:sagemaker/dataQualityJobDefinition:DataQualityJobDefinition": "sagemaker",
+    "aws:sagemaker/endpoint:Endpoint": "sagemaker",
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": "sagemaker",
+    "aws:sagemaker/hyperParameterTuningJob:HyperParameterTuningJob": "sagemaker",
+    "aws:sagemaker/monitoringSchedule:MonitoringSchedule": "sagemaker",
+    "aws:sagemaker/notebookInstance:NotebookInstance": "sagemaker",
+    "aws:sagemaker/trainingJob:TrainingJob": "sagemaker",
+    "aws:workspaces/pool:Pool": "workspaces",
+    "aws:workspaces/workspace:Workspace": "workspaces",
+}
+# The property an allowed service with instance types (SageMaker's ml.*) names them in,
+# at any depth of the resource's inputs.
+SERVICE_INSTANCE_TYPE = "instanceType"
+
+# Purchases (corral/spec/data/purchases.json): the resources that commit money in each
+# category; categories with no resource here are denied by the SCP alone.
+REGISTERED_DOMAIN = "aws:route53domains/registeredDomain:RegisteredDomain"
+PURCHASE_CATEGORY = {
+    CAPACITY_BLOCK_RESERVATION: "capacityBlocks",
+    CAPACITY_RESERVATION: "capacityReservations",
+    DEDICATED_HOST: "dedicatedHosts",
+    "aws:route53domains/domain:Domain": "domains",
+    REGISTERED_DOMAIN: "domains",
+    "aws:bedrock/provisionedModelThroughput:ProvisionedModelThroughput": "provisionedThroughput",
+    "aws:elasticache/reservedCacheNode:ReservedCacheNode": "reservedInstances",
+    "aws:rds/reservedInstance:ReservedInstance": "reservedInstances",
+    "aws:savingsplans/savingsPlan:SavingsPlan": "savingsPlans",
+    "aws:shield/subscription:Subscription": "shieldAdvanced",
+}
+# A resource of these types commits nothing when the property has this value: a
+# registered domain managed with auto-renew off renews at no one's expense.
+PURCHASE_EXCEPTIONS = {REGISTERED_DOMAIN: ("autoRenew", False)}
+
 # IAM.
 ACCESS_KEY = "aws:iam/accessKey:AccessKey"
 IAM_POLICY = "aws:iam/policy:Policy"

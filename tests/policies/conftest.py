@@ -17,6 +17,12 @@ sys.path.insert(0, str(PACK))
 
 import harness  # noqa: E402
 import harness_pack  # noqa: E402
+from pulumi_policy import (  # noqa: E402
+    PolicyCustomTimeouts,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+)
+from pulumi_policy.proxy import unknown_checking_proxy  # noqa: E402
 
 from corral.build import packconfig  # noqa: E402
 from corral.spec.load import load_stack_file  # noqa: E402
@@ -55,3 +61,35 @@ def analyze(pack, pack_config, stack_config) -> Callable[..., harness_pack.Repor
         return harness.check(program, merged, stack or stack_config, pack=pack)
 
     return run
+
+
+def details(report: harness_pack.Report, policy: str) -> list[str]:
+    """The messages (without the description line) a rule reported."""
+    return [d.detail for d in report.diagnostics if d.policy == policy]
+
+
+def reasons(report: harness_pack.Report, policy: str) -> set[str]:
+    """Why a rule was not applicable, over all resources."""
+    return {n.reason for n in report.not_applicable if n.policy == policy}
+
+
+def sdk_run(module, resource_type, props, config):
+    """Run a rule's ``validate`` on the policy SDK's own args object, as the pack does:
+    the violation messages, or the reason the rule does not apply."""
+    found: list[str] = []
+    args = ResourceValidationArgs(
+        resource_type,
+        unknown_checking_proxy(props),
+        f"urn:pulumi:dev::corral::{resource_type}::r",
+        "r",
+        PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), []),
+        None,
+        config,
+    )
+    try:
+        module.validate(args, lambda message, urn: found.append(message))
+    except Exception as error:  # the SDK's private not-applicable signal
+        if not hasattr(error, "reason"):
+            raise
+        return error.reason
+    return found

@@ -28,6 +28,26 @@ BAD = {
         "them), or change corral:instances and regenerate the pack config with `corral "
         "policy-config`."
     ],
+    "spot-instances": [
+        "aws:ec2/spotInstanceRequest:SpotInstanceRequest 'bargain' requests Spot capacity (every "
+        "resource of this type is Spot); the spot-instances rule forbids this. Use On-Demand "
+        "capacity (drop the Spot settings), or set spot: true under corral:instances (or the "
+        "target's instances) and regenerate the pack config with `corral policy-config`."
+    ],
+    "compute-services": [
+        "aws:lightsail/instance:Instance 'side-vps' runs on lightsail, a compute service the spec "
+        "does not allow (corral:compute.allow lists ec2); the compute-services rule forbids "
+        "this. Run the workload on a compute service the corral spec allows, with instance types "
+        "its instance rule permits, or change corral:compute.allow (or corral:instances) and "
+        "regenerate the pack config with `corral policy-config`."
+    ],
+    "purchases": [
+        "aws:ec2/capacityReservation:CapacityReservation 'held' commits money in the purchase "
+        "category capacityReservations, which corral:purchases.allow does not list; the "
+        "purchases rule forbids this. Remove the purchase (pay as you go instead), or add its "
+        "category to corral:purchases.allow and regenerate the pack config with `corral "
+        "policy-config`."
+    ],
     "allowed-regions": [
         "aws:s3/bucket:Bucket 'loot' deploys to us-west-2 (from provider 'oregon'), outside the "
         f"allowed regions eu-west-1, us-east-1; the allowed-regions rule forbids this. "
@@ -142,7 +162,7 @@ def test_preview_check_command_line(tmp_path):
     assert bad.returncode == 1, bad.stderr
     lines = bad.stdout.splitlines()
     assert f"mandatory: [no-iam-access-keys] {BAD['no-iam-access-keys'][0]}" in lines
-    assert lines[-1] == "11 diagnostics, 11 mandatory."
+    assert lines[-1] == "14 diagnostics, 14 mandatory."
 
     config = tmp_path / "pack.json"
     config.write_text(json.dumps(packconfig.pack_config(load_stack_file(EXAMPLE_CONFIG))))

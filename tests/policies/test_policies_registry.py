@@ -12,7 +12,7 @@ from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 from corral.build import packconfig as P
 
 RULES_DIR = Path(rules.__file__).parent
-HELPERS = {"__init__", "support", "tokens", "capacity"}
+HELPERS = {"__init__", "support", "tokens", "capacity", "markets"}
 DOCS = Path(rules.__file__).parents[2] / "docs" / "policy-pack.md"
 
 

@@ -339,6 +339,26 @@ def test_admin_policy_given_as_a_map(pack, pack_config):
     ]
 
 
+def test_corral_boundary_shape_passes_but_not_its_name_alone(analyze):
+    deny = {"Sid": "D", "Effect": "Deny", "Action": "ec2:RunInstances", "Resource": "*"}
+    boundary = {"Version": "2012-10-17", "Statement": [*ADMIN["Statement"], deny]}
+    extra_allow = {**deny, "Effect": "Allow", "Action": "iam:PassRole"}
+    loose = {"Version": "2012-10-17", "Statement": [*ADMIN["Statement"], extra_allow]}
+
+    def program():
+        aws.iam.Policy(
+            "boundary", name="corral-boundary", path="/corral/", policy=json.dumps(boundary)
+        )
+        aws.iam.Policy("elsewhere", name="corral-boundary", path="/", policy=json.dumps(boundary))
+        aws.iam.Policy("loose", name="x-boundary", path="/corral/", policy=json.dumps(loose))
+
+    found = sorted(details(analyze(program), "no-admin-policies"))
+    assert [f.split(" grants ")[0] for f in found] == [
+        "aws:iam/policy:Policy 'elsewhere'",
+        "aws:iam/policy:Policy 'loose'",
+    ]
+
+
 def test_scoped_policies_pass(analyze):
     def program():
         aws.iam.Policy("read", policy=json.dumps(READ))

@@ -25,6 +25,8 @@ MODULES = (
     "guardrail_no_extra",
     "guardrail_reaches_accounts",
     "principals_covered",
+    "principals_bounded",
+    "identities_trusted",
     "guardrail_effects",
     "budget_present",
     "budget_actions",

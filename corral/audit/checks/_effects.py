@@ -16,7 +16,7 @@ from corral.audit.checks._base import CheckMetadata, VerifyContext
 from corral.audit.findings import FAIL, PASS, Finding
 from corral.evaluate.judge import ProbeResult
 from corral.evaluate.policy import PolicyRef
-from corral.evaluate.probes import REGION_KEY
+from corral.evaluate.probe_kit import REGION_KEY
 from corral.spec import keys as K
 
 SCP = "SERVICE_CONTROL_POLICY"

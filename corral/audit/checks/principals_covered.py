@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import fnmatch
-import json
-import urllib.parse
 from collections.abc import Iterator
 
-from corral.audit.checks import _deployed
+from corral.audit.checks import _deployed, _identities
 from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
 from corral.audit.findings import Finding
 from corral.build import spend_plan
@@ -31,35 +28,28 @@ METADATA = CheckMetadata(
     modes=(K.ACCOUNT,),
     scope=VERIFY,
 )
-SERVICE_LINKED_PATH = "/aws-service-role/"
+SERVICE_LINKED_PATH = _identities.SERVICE_LINKED_PATH
 
 
 def _exempt(ctx: VerifyContext, arn: str) -> bool:
-    return any(fnmatch.fnmatchcase(arn, p) for p in ctx.spec.exempt_principals)
+    return _identities.exempt(ctx.spec, arn)
 
 
 def _corral_service_role(ctx: VerifyContext, role: dict) -> bool:
-    """A role spend detection deploys, that only AWS services can assume."""
+    """A role spend detection deploys (by path and name), that only AWS services can assume;
+    identities-trusted compares its trust and policies with what corral deploys."""
     if role.get("Path") != K.IAM_PATH or role["RoleName"] not in spend_plan.service_roles(
         ctx.spec.spend
     ):
         return False
-    trust = role.get("AssumeRolePolicyDocument") or {}
-    if isinstance(trust, str):
-        trust = json.loads(urllib.parse.unquote(trust))
-    statements = trust.get("Statement", [])
-    if isinstance(statements, dict):
-        statements = [statements]
-    principals = [s.get("Principal", {}) for s in statements if s.get("Effect") == "Allow"]
-    return bool(principals) and all(
-        isinstance(p, dict) and set(p) == {"Service"} for p in principals
-    )
+    trusted = _identities.principals(role.get("AssumeRolePolicyDocument"))
+    return bool(trusted) and all(kind == "Service" for kind, _ in trusted)
 
 
 def run(ctx: VerifyContext) -> Iterator[Finding]:
     """One finding per user and per role."""
     found = _deployed.listed(ctx)
-    names = [d.name for d in ctx.plan.documents]
+    names = [d.name for d in ctx.plan.guardrail_documents]
     attached: dict[str, set[str]] = {}
     for name in names:
         if name in found:
@@ -120,6 +110,7 @@ def _judge(
             METADATA, ctx.account, None, resource, f"IAM {kind} {name} carries {policies}."
         )
     via = " (directly or through a group)" if kind == "user" else ""
+    verb = "is" if len(lacking) == 1 else "are"
     fix = (
         f"corral:principals.{K.USERS} (or to a guarded group)"
         if kind == "user"
@@ -130,6 +121,6 @@ def _judge(
         ctx.account,
         None,
         resource,
-        f"IAM {kind} {name} ({arn}) is not guarded: {', '.join(lacking)} is not attached to it"
-        f"{via}; add it to {fix} and run `pulumi up`, or delete the {kind}.",
+        f"IAM {kind} {name} ({arn}) is not guarded: {' and '.join(lacking)} {verb} not attached "
+        f"to it{via}; add it to {fix} and run `pulumi up`, or delete the {kind}.",
     )
