@@ -191,7 +191,9 @@ def _scp_outcome(
                 f"SCP chain level {level} has no policies; every root, OU and account has at "
                 "least one SCP attached, so pass the level's SCPs (e.g. FullAWSAccess)."
             )
-        first_allow = _judge_level(request, action, level, policies, outcome)
+        first_allow = _judge_policies(
+            request, action, policies, "SCP", outcome, f" at level {level}"
+        )
         if first_allow is None:
             target = ", ".join(dict.fromkeys(p.target for p in policies))
             outcome.gaps.append(
@@ -209,24 +211,6 @@ def _scp_outcome(
     return outcome
 
 
-def _judge_level(
-    request: Request, action: str, level: int, policies: Sequence[PolicyRef], outcome: _Outcome
-) -> Reason | None:
-    first_allow: Reason | None = None
-    for policy in policies:
-        for statement in _matching(policy, action, request):
-            where = f"Statement {statement.sid} of SCP {policy.name!r} on {policy.target!r}"
-            if statement.effect == "Deny":
-                note = f"{where} explicitly denies {_what(request)}."
-                outcome.denies.append(
-                    Reason(policy.name, policy.target, statement.sid, "Deny", note)
-                )
-            elif first_allow is None:
-                note = f"{where} allows {_what(request)} at level {level}."
-                first_allow = Reason(policy.name, policy.target, statement.sid, "Allow", note)
-    return first_allow
-
-
 def _scp_exemption(request: Request, is_management_account: bool) -> Reason | None:
     if is_management_account:
         account = request.account or "management account"
@@ -241,9 +225,16 @@ def _scp_exemption(request: Request, is_management_account: bool) -> Reason | No
 
 
 def _judge_policies(
-    request: Request, action: str, policies: Sequence[PolicyRef], kind: str, outcome: _Outcome
-) -> None:
-    """Record every explicit deny and the first allow of ``policies`` (one ``kind``)."""
+    request: Request,
+    action: str,
+    policies: Sequence[PolicyRef],
+    kind: str,
+    outcome: _Outcome,
+    where_allowed: str = "",
+) -> Reason | None:
+    """Record every explicit deny of ``policies`` (one ``kind``) in ``outcome``; return
+    the first allow, if any."""
+    first_allow: Reason | None = None
     for policy in policies:
         for statement in _matching(policy, action, request):
             where = f"Statement {statement.sid} of {kind} {policy.name!r} on {policy.target!r}"
@@ -252,11 +243,10 @@ def _judge_policies(
                 outcome.denies.append(
                     Reason(policy.name, policy.target, statement.sid, "Deny", note)
                 )
-            elif not outcome.allows:
-                note = f"{where} allows {_what(request)}."
-                outcome.allows.append(
-                    Reason(policy.name, policy.target, statement.sid, "Allow", note)
-                )
+            elif first_allow is None:
+                note = f"{where} allows {_what(request)}{where_allowed}."
+                first_allow = Reason(policy.name, policy.target, statement.sid, "Allow", note)
+    return first_allow
 
 
 def _boundary_outcome(
@@ -270,8 +260,10 @@ def _boundary_outcome(
         note = f"The service-linked role {principal} has no permissions boundary."
         outcome.allows.append(Reason(None, principal, None, "Exempt", note))
         return outcome
-    _judge_policies(request, action, boundary, "permissions boundary", outcome)
-    if not outcome.allows:
+    allow = _judge_policies(request, action, boundary, "permissions boundary", outcome)
+    if allow is not None:
+        outcome.allows.append(allow)
+    else:
         names = list(dict.fromkeys(policy.name for policy in boundary))
         targets = ", ".join(dict.fromkeys(policy.target for policy in boundary)) or principal
         quoted = ", ".join(repr(name) for name in names) or "no policy"
@@ -293,8 +285,10 @@ def _identity_outcome(
         note = f"Identity policies of {principal} were not evaluated and are taken to allow."
         outcome.allows.append(Reason(None, principal, None, "Allow", note))
         return outcome
-    _judge_policies(request, action, policies, "identity policy", outcome)
-    if not outcome.allows:
+    allow = _judge_policies(request, action, policies, "identity policy", outcome)
+    if allow is not None:
+        outcome.allows.append(allow)
+    else:
         note = (
             f"No identity policy of {principal} allows {_what(request)}; "
             "attach a policy that allows it."
