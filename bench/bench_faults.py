@@ -80,6 +80,7 @@ class Run:
     findings: list[dict]
     seconds: float
     crash: str | None = None
+    stopped: str | None = None  # the one line of a run that could not start (exit 2)
 
 
 @dataclass
@@ -147,9 +148,16 @@ def run_command(command: str, scenario: Scenario, endpoint: str, out: Path) -> R
         code, crash = -1, f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
     findings = json.loads(out.read_text())["findings"] if out.exists() else []
-    if code == 2 and not findings and crash is None:
-        crash = f"no report: {err.getvalue().strip()}"
-    return Run(command, code, findings, seconds, crash)
+    said = err.getvalue().strip()
+    stopped = None
+    if code == 2 and not out.exists() and crash is None:
+        # A run that cannot start (its first calls fail) stops with one line naming the
+        # cause and writes no report: not silence, as long as it is exactly that.
+        if said.startswith("corral: error: ") and "\n" not in said:
+            stopped = said
+        else:
+            crash = f"no report: {said}"
+    return Run(command, code, findings, seconds, crash, stopped)
 
 
 # --------------------------------------------------------------------------- comparing
@@ -188,6 +196,8 @@ def covered(f: dict, errors: Sequence[dict], command: str, caller: str) -> bool:
 def compare(clean: Run, faulty: Run, caller: str) -> Outcome:
     """Classify every difference between the fault-free and the faulted run."""
     outcome = Outcome()
+    if faulty.stopped is not None:
+        return outcome  # exit 2 and one line: the whole run is accounted for
     reference = {key(f): f for f in clean.findings}
     seen = {key(f): f for f in faulty.findings}
     errors = [f for f in faulty.findings if f["status"] == "ERROR"]

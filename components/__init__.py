@@ -16,6 +16,7 @@ from corral.spec import keys as K
 ORGANIZATION_GUARDRAILS = "corral:index:OrganizationGuardrails"
 ACCOUNT_GUARDRAILS = "corral:index:AccountGuardrails"
 SPEND_GUARDRAILS = "corral:index:SpendGuardrails"
+ALERT_GUARDRAILS = "corral:index:AlertGuardrails"
 
 # Document kinds produced by corral.build.plan, and the policy type they become.
 SCP_KIND = K.SCP_KIND

@@ -13,6 +13,7 @@ import pulumi.runtime
 
 from components import MANIFEST
 from components.account import AccountGuardrails, AccountGuardrailsArgs
+from components.alerts import AlertGuardrails, AlertGuardrailsArgs
 from components.organization import OrganizationGuardrails, OrganizationGuardrailsArgs
 from components.spend import SpendGuardrails, SpendGuardrailsArgs
 from corral.build.manifest import build_manifest
@@ -66,6 +67,9 @@ def deploy(config: Mapping[str, Any]) -> pulumi.Output[dict]:
     if spec.spend is None or not spec.spend.enabled:
         return ids.apply(lambda deployed: build_manifest(spec, plan, deployed))
     spend = SpendGuardrails(f"{spec.name_prefix}-spend", SpendGuardrailsArgs(spec.spend))
+    if spec.alerts is not None and spec.alerts.any:  # attempt, tamper, GuardDuty: docs/alerts.md
+        after = pulumi.ResourceOptions(depends_on=[spend])
+        AlertGuardrails(f"{spec.name_prefix}-alerts", AlertGuardrailsArgs(spec, plan), after)
     return pulumi.Output.all(ids, spend.ids).apply(
         lambda both: build_manifest(spec, plan, both[0], both[1])
     )

@@ -1,4 +1,5 @@
-"""SpendGuardrails: budgets, alert topic, billing and vCPU alarms, circuit breaker.
+"""SpendGuardrails: budgets, alert topic, billing and capacity alarms, circuit breaker, and the
+opt-in Cost Explorer anomaly monitor.
 
 A thin component: every parameter comes from :mod:`corral.build.spend_requests` and
 :mod:`corral.build.spend_breaker`; this module only maps those request parameters onto
@@ -109,6 +110,8 @@ class SpendGuardrails(pulumi.ComponentResource):
             self._forwarding(ctx)
         if site.breakers:
             self._breakers(ctx)
+        if site.anomaly:
+            self._anomaly(ctx, site.anomaly)
 
     def _topic(self, ctx: _Site) -> None:
         spend, site = self._spend_spec, ctx.plan
@@ -197,6 +200,42 @@ class SpendGuardrails(pulumi.ComponentResource):
             opts=self._opts(ctx.providers[alarm.region]),
         )
         self._arns[f"{ctx.plan.key}/alarm/{alarm.name}"] = resource.arn
+
+    def _anomaly(self, ctx: _Site, anomaly: spend_plan.AnomalyPlan) -> None:
+        monitor = spend_requests.anomaly_monitor_request(anomaly)["AnomalyMonitor"]
+        resource = aws.costexplorer.AnomalyMonitor(
+            self._rn(ctx, "anomaly-monitor"),
+            name=monitor["MonitorName"],
+            monitor_type=monitor["MonitorType"],
+            monitor_dimension=monitor["MonitorDimension"],
+            tags=managed_tags(),
+            opts=self._opts(ctx.home),
+        )
+        request = spend_requests.anomaly_subscription_request(anomaly, "", "")
+        body = request["AnomalySubscription"]
+        dimension = body["ThresholdExpression"]["Dimensions"]
+        subscription = aws.costexplorer.AnomalySubscription(
+            self._rn(ctx, "anomaly-subscription"),
+            name=body["SubscriptionName"],
+            frequency=body["Frequency"],
+            monitor_arn_lists=[resource.arn],
+            subscribers=[
+                aws.costexplorer.AnomalySubscriptionSubscriberArgs(
+                    type="SNS", address=ctx.topic.arn
+                )
+            ],
+            threshold_expression=aws.costexplorer.AnomalySubscriptionThresholdExpressionArgs(
+                dimension=aws.costexplorer.AnomalySubscriptionThresholdExpressionDimensionArgs(
+                    key=dimension["Key"],
+                    match_options=dimension["MatchOptions"],
+                    values=dimension["Values"],
+                )
+            ),
+            tags=managed_tags(),
+            opts=self._opts(ctx.home, depends_on=[ctx.policy]),  # the topic lets it publish
+        )
+        self._arns[f"{ctx.plan.key}/anomaly/{anomaly.monitor}"] = resource.arn
+        self._arns[f"{ctx.plan.key}/anomaly-subscription/{anomaly.subscription}"] = subscription.arn
 
     def _forwarding(self, ctx: _Site) -> None:
         spend, names = self._spend_spec, spend_plan.names(self._spend_spec)

@@ -13,6 +13,7 @@ import pytest
 import corral.evaluate.attack_paths
 import corral.evaluate.probe_kit
 import corral.evaluate.twins
+from corral.build.detection import detection_protected
 from corral.build.plan import build_plan
 from corral.evaluate.engine import DENY
 from corral.evaluate.judge import ProbeResult, full_aws_access, run_probes
@@ -229,7 +230,9 @@ def test_under_the_boundary_only_omitted_statements_leave_a_path_open(stack):
     guarded = {r.probe.id: r for r in results if not r.probe.bounded}
     bounded = [r for r in results if r.probe.bounded]
     assert bounded and all(r.passed for r in bounded), failures(bounded)
-    assert omitted == {"CorralDenyComputeServices"}
+    # The spend example's boundary also holds CorralProtectDetection, so purchases do not fit.
+    purchases = {"CorralDenyPurchases"} if detection_protected(spec) else set()
+    assert omitted == {"CorralDenyComputeServices", *purchases}
     for result in bounded:
         base = guarded[result.probe.id.removeprefix("bounded-")]
         sids = {r.sid for r in base.decision.reasons if r.effect == "Deny"}

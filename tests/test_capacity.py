@@ -232,10 +232,13 @@ def test_the_boundary_is_allow_all_and_the_denies_without_exemption_within_one_p
     kept = {s["Sid"] for s in policy["Statement"]}
     assert {I.SID_REQUIRE_BOUNDARY, I.SID_IDENTITIES, "CorralDenyOutsideAllowedRegions"} <= kept
     merged = next(s for s in policy["Statement"] if s["Sid"] == I.SID_BOUNDARY_DENIES)
-    assert {"savingsplans:CreateSavingsPlan", "cloudtrail:StopLogging"} <= set(merged["Action"])
-    # What does not fit is named, so docs and render can say it is open.
-    assert plan.boundary_omitted == (C.SID_COMPUTE,)
-    assert C.SID_COMPUTE not in kept
+    assert {"iam:CreateAccessKey", "cloudtrail:StopLogging"} <= set(merged["Action"])
+    # What does not fit is named, so docs and render can say it is open. The protections come
+    # first (CorralProtectDetection among them), so the spend example's boundary cannot also
+    # hold the compute services or the purchases.
+    assert plan.boundary_omitted == (C.SID_COMPUTE, C.SID_PURCHASES)
+    assert C.SID_COMPUTE not in kept and "CorralProtectDetection" in kept
+    assert "savingsplans:CreateSavingsPlan" not in merged["Action"]
 
 
 def test_without_principal_protection_there_is_no_boundary():

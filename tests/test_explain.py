@@ -19,7 +19,6 @@ from corral.cli.explain import (
     compare_simulation,
     parse_context,
     read_scp_chain,
-    register,
     simulation_params,
     validate_simulation_params,
 )
@@ -33,7 +32,8 @@ BREAK_GLASS = "arn:aws:iam::111122223333:role/corral-break-glass"
 
 
 def test_explain_is_wired_into_the_cli():
-    assert register in cli._extensions()
+    args = cli.build_parser().parse_args(["explain", "--config", "x", "--action", "s3:Get"])
+    assert repr(args.handler) == "Lazy(corral.cli.explain:run)"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -91,7 +91,7 @@ def test_load_json_rejects_other_files(tmp_path: Path) -> None:
 
 
 def test_table_groups_by_account_and_draws_the_org_tree() -> None:
-    text = F.to_table(SAMPLE)
+    text = F.to_table(SAMPLE, show_pass=True)
     assert text.index("Account 111111111111") < text.index("Account 222222222222")
     assert "         Account 222222222222 runs 8 instances with 768 vCPUs in us-east-1." in text
     assert (
@@ -142,3 +142,20 @@ def test_write_atomically_leaves_no_partial_file(tmp_path: Path) -> None:
         F.write_atomically(target, 42)  # type: ignore[arg-type]
     assert target.read_text() == "one\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_table_lists_fail_and_error_by_default_with_counts_per_check() -> None:
+    text = F.to_table(SAMPLE)
+    assert "PASS" not in text and "Account 111111111111" not in text
+    assert "  FAIL   vcpu-totals" in text and "  ERROR  account-reachable" in text
+    assert "- 222222222222 dev: instances, regions" in text  # the tree still shows every account
+    assert text.endswith(
+        "check                           passed  failed   error\n"
+        "account-reachable                    0       0       1\n"
+        "guardrail-attached                   1       0       0\n"
+        "guardrail-reaches-accounts           1       0       0\n"
+        "vcpu-totals                          0       1       0\n"
+        "\n"
+        "The 2 passing findings are not listed; --show-pass lists them.\n"
+        "2 passed, 1 failed, 1 could not be checked.\n"
+    )

@@ -1,6 +1,6 @@
-"""Spend detection: parsing and validation (corral.spec.spend), quota classes, the plan
-(corral.build.spend_plan), the request builders (corral.build.spend_requests and
-spend_breaker) and the manifest and render views (corral.build.spend_manifest)."""
+"""Spend detection: parsing and validation (corral.spec.spend and spend_detectors), quota
+classes, the plan (corral.build.spend_plan), the request builders (corral.build.spend_requests
+and spend_breaker) and the manifest and render views (corral.build.spend_manifest)."""
 
 from __future__ import annotations
 
@@ -34,8 +34,13 @@ def error(values, **kwargs) -> str:
 
 
 def test_reserved_keys_are_the_ones_the_spec_reserves():
-    assert K.SPEND_KEYS == (K.BUDGETS, K.ALARMS, K.NOTIFICATIONS, K.CIRCUIT_BREAKER)
-    assert K.SPEND_KEYS == ("budgets", "alarms", "notifications", "circuitBreaker")
+    assert K.SPEND_KEYS == (
+        K.BUDGETS, K.ALARMS, K.NOTIFICATIONS, K.CIRCUIT_BREAKER, K.ANOMALY_DETECTION
+    )  # fmt: skip
+    assert K.SPEND_KEYS == (
+        "budgets", "alarms", "notifications", "circuitBreaker", "anomalyDetection"
+    )  # fmt: skip
+    assert K.ALARM_KEYS == ("billing", "vcpu", "spot", "fargate", "lambda")
     assert not set(K.SPEND_KEYS) & set(K.TOP_LEVEL_KEYS)
 
 
@@ -56,6 +61,13 @@ def test_defaults_with_only_an_email():
     assert dict(spend.vcpu_thresholds)["Standard"] == 64
     assert dict(spend.vcpu_thresholds)["P"] == 0
     assert spend.breaker is False
+    # Nothing beyond EC2 On-Demand is allowed by default, so any such use alarms.
+    assert spend.spot and spend.fargate and spend.lambda_alarms
+    assert spend.spot_thresholds_for(None) == tuple((c, 0) for c in quotas.spot_classes())
+    assert spend.fargate_thresholds == (("OnDemand", 0), ("Spot", 0))
+    assert spend.lambda_threshold == 0
+    assert (spend.spot_period, spend.fargate_period, spend.lambda_period) == (300, 300, 300)
+    assert spend.anomaly is False and spend.anomaly_threshold == 100.0
 
 
 def test_values_may_be_json_text_as_pulumi_hands_them_to_programs():
@@ -178,6 +190,58 @@ def test_threshold_over_1000_percent_names_the_key():
             "corral:alarms.billing.threshold: must be a number of USD, got bool.",
         ),
         (
+            {"notifications": EMAIL, "alarms": {"spot": {"thresholds": {"Standrd": 5}}}},
+            "corral:alarms.spot.thresholds.Standrd: is not a known key; did you mean 'Standard'?",
+        ),
+        (
+            {"notifications": EMAIL, "alarms": {"spot": {"thresholds": {"HPC": 5}}}},
+            "corral:alarms.spot.thresholds.HPC: HPC instances have no Spot quota (AWS sells "
+            "them On-Demand only); remove it.",
+        ),
+        (
+            {"notifications": EMAIL, "alarms": {"spot": {"thresholds": {"G": 2.5}}}},
+            "corral:alarms.spot.thresholds.G: must be a whole number of vCPUs, got float.",
+        ),
+        (
+            {"notifications": EMAIL, "alarms": {"spot": {"period": 30}}},
+            "corral:alarms.spot.period: 30 is not valid; use a multiple of 60 up to 86400.",
+        ),
+        (
+            {"notifications": EMAIL, "alarms": {"fargate": {"thresholds": {"Ondemand": 1}}}},
+            "corral:alarms.fargate.thresholds.Ondemand: is not a known key; did you mean "
+            "'OnDemand'?",
+        ),
+        (
+            {"notifications": EMAIL, "alarms": {"fargate": {"enabled": "sometimes"}}},
+            "corral:alarms.fargate.enabled: must be true or false, got 'sometimes'.",
+        ),
+        (
+            {"notifications": EMAIL, "alarms": {"lambda": {"threshold": -1}}},
+            "corral:alarms.lambda.threshold: -1 is out of range; use 0 to 1000000.",
+        ),
+        (
+            {"notifications": EMAIL, "alarms": {"lambda": {"thresholds": {"x": 1}}}},
+            "corral:alarms.lambda.thresholds: is not a known key; did you mean 'threshold'?",
+        ),
+        (
+            {"notifications": EMAIL, "alarms": {"lamda": {}}},
+            "corral:alarms.lamda: is not a known key; did you mean 'lambda'?",
+        ),
+        (
+            {"notifications": EMAIL, "anomalyDetection": {"enabled": True, "threshold": 0}},
+            "corral:anomalyDetection.threshold: 0 is not more than 0; set a positive amount of "
+            "USD.",
+        ),
+        (
+            {"notifications": EMAIL, "anomalyDetection": {"treshold": 5}},
+            "corral:anomalyDetection.treshold: is not a known key; did you mean 'threshold'?",
+        ),
+        (
+            {"anomalyDetection": {"enabled": True}},
+            "corral:notifications: is required for spend detection; list at "
+            "least one address under emails.",
+        ),
+        (
             {"notifications": EMAIL, "budget": {}},
             "corral:budget: is not a known key; did you mean 'budgets'?",
         ),
@@ -244,13 +308,15 @@ def test_account_plan_has_one_site_with_every_alarm():
     [site] = spend_plan.plan(spend)
     assert site.key == "account" and site.account_id is None and site.role_arn is None
     assert [b.name for b in site.budgets] == ["corral-monthly"]
-    assert len(site.alarms) == 1 + 36 * 10
+    assert len(site.alarms) == 1 + 36 * (10 + 8 + 2 + 1)
     assert site.forward_regions == tuple(r for r in catalog.regions("aws") if r != "eu-west-1")
     assert site.regions[0] == "eu-west-1"
 
 
 def test_home_in_us_east_1_needs_no_forwarding_for_billing():
-    spend = parse({"notifications": EMAIL, "alarms": {"vcpu": {"enabled": False}}})
+    off = {"enabled": False}
+    alarms = {"vcpu": off, "spot": off, "fargate": off, "lambda": off}
+    spend = parse({"notifications": EMAIL, "alarms": alarms})
     [site] = spend_plan.plan(spend)
     assert [a.name for a in site.alarms] == ["corral-spend-billing"]
     assert site.alarms[0].direct is True
@@ -345,7 +411,7 @@ def test_manifest_lists_every_budget_alarm_and_topic_with_ids():
          "region": "eu-west-1", "id": ids["account/topic/corral-spend-alerts"]}
     ]  # fmt: skip
     assert [b["name"] for b in manifest["budgets"]] == ["corral-monthly"]
-    assert len(manifest["alarms"]) == 361
+    assert len(manifest["alarms"]) == 757
     assert {a["region"] for a in manifest["alarms"]} == set(catalog.regions("aws"))
     assert len(manifest["forwarding"]) == 36  # 35 forward rules + 1 delivery rule
     json.dumps(manifest)
@@ -382,5 +448,9 @@ def test_spend_example_stack_parses():
     )
     assert spend.limit == 200.0 and spend.breaker and spend.https
     assert dict(spend.vcpu_thresholds)["Standard"] == 32
+    assert spend.anomaly and spend.anomaly_threshold == 100.0
     [site] = spend_plan.plan(spend)
     assert [b.budget for b in site.breakers] == ["corral-monthly"]
+    assert site.anomaly == spend_plan.AnomalyPlan(
+        "corral-spend-anomalies", "corral-spend-anomaly-alerts", 100.0
+    )

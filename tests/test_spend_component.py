@@ -1,8 +1,9 @@
 """SpendGuardrails under pulumi.runtime.set_mocks, in account and organization mode.
 
-Every budget, notification, subscriber, topic policy, alarm (one per region per
-On-Demand class), forwarding rule and circuit breaker is asserted against the
-parameters corral.build.spend_requests and corral.build.spend_breaker build.
+Every budget, notification, subscriber, topic policy, alarm (one per region per On-Demand
+and Spot class, Fargate On-Demand and Spot, Lambda), forwarding rule, circuit breaker and
+anomaly monitor is asserted against the parameters corral.build.spend_requests and
+corral.build.spend_breaker build.
 """
 
 from __future__ import annotations
@@ -38,8 +39,11 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 SCP = "aws:organizations/policy:Policy"
 IAM_POLICY = "aws:iam/policy:Policy"
+MONITOR = "aws:costexplorer/anomalyMonitor:AnomalyMonitor"
+ANOMALY_SUBSCRIPTION = "aws:costexplorer/anomalySubscription:AnomalySubscription"
 REGIONS = catalog.regions("aws")
 CLASSES = quotas.vcpu_classes()
+SPOT_CLASSES = quotas.spot_classes()
 
 
 @dataclass
@@ -228,11 +232,16 @@ def test_account_mode_budget_notifications_and_subscribers(mocks):
         assert note["subscriberSnsTopicArns"] == [arn]
 
 
+def ec2_on_demand(alarms: list[Made]) -> list[Made]:
+    return [a for a in alarms if a.inputs["dimensions"].get("Class", "").endswith("/OnDemand")
+            and a.inputs["dimensions"]["Service"] == "EC2"]  # fmt: skip
+
+
 def test_account_mode_alarms_one_per_region_per_class(mocks):
     spend = account_spend()
     deploy(spend)
     alarms = mocks.of(ALARM)
-    vcpu = [a for a in alarms if a.inputs["namespace"] == "AWS/Usage"]
+    vcpu = ec2_on_demand(alarms)
     assert len(vcpu) == len(REGIONS) * len(CLASSES) == 360
     seen = Counter((mocks.region(a), a.inputs["dimensions"]["Class"]) for a in vcpu)
     assert set(seen.values()) == {1}
@@ -393,7 +402,7 @@ def test_organization_billing_alarms_use_linked_accounts_and_vcpu_alarms_every_a
         assert alarm.inputs["alarmActions"] == [
             f"arn:aws:sns:us-east-1:{DEPLOYER}:corral-spend-alerts"
         ]
-    vcpu = [a for a in alarms if a.inputs["namespace"] == "AWS/Usage"]
+    vcpu = ec2_on_demand(alarms)
     assert len(vcpu) == 3 * len(REGIONS) * len(CLASSES)
     per_site = Counter(a.site for a in vcpu)
     assert per_site == {f"spend-{k}": 360 for k in ("management", *MEMBERS)}
@@ -409,3 +418,111 @@ def test_spend_detection_off_creates_only_the_component(mocks):
     )
     assert deploy(spend) == {}
     assert [m.type for m in mocks.made] == [SPEND_GUARDRAILS]
+
+
+def by_kind(alarms: list[Made]) -> dict[str, list[Made]]:
+    """Alarms by what they watch: EC2 On-Demand/Spot, Fargate, Lambda, billing."""
+    found: dict[str, list[Made]] = {}
+    for alarm in alarms:
+        dims = alarm.inputs["dimensions"] or {}
+        if alarm.inputs["namespace"] == "AWS/Lambda":
+            kind = "lambda"
+        elif alarm.inputs["namespace"] == "AWS/Billing":
+            kind = "billing"
+        else:
+            kind = f"{dims['Service']}/{dims['Class'].split('/')[1]}"
+        found.setdefault(kind, []).append(alarm)
+    return found
+
+
+def test_account_mode_spot_fargate_and_lambda_alarms_in_every_region(mocks):
+    spend = account_spend()
+    deploy(spend)
+    found = by_kind(mocks.of(ALARM))
+    assert {k: len(v) for k, v in found.items()} == {
+        "billing": 1,
+        "EC2/OnDemand": len(REGIONS) * len(CLASSES),
+        "EC2/Spot": len(REGIONS) * len(SPOT_CLASSES),
+        "Fargate/OnDemand": len(REGIONS),
+        "Fargate/Spot": len(REGIONS),
+        "lambda": len(REGIONS),
+    }
+    spot = Counter((mocks.region(a), a.inputs["dimensions"]["Class"]) for a in found["EC2/Spot"])
+    assert set(spot) == {(r, f"{c}/Spot") for r in REGIONS for c in SPOT_CLASSES}
+    assert set(spot.values()) == {1}
+    for kind in ("Fargate/OnDemand", "Fargate/Spot", "lambda"):
+        assert sorted(mocks.region(a) for a in found[kind]) == sorted(REGIONS), kind
+    [site] = spend_plan.plan(spend)
+    arn = f"arn:aws:sns:eu-west-1:{DEPLOYER}:corral-spend-alerts"
+    planned = {a.name: spend_requests.alarm_request(a, arn) for a in site.alarms}
+    for alarm in mocks.of(ALARM):
+        request = planned[alarm.inputs["name"]]
+        assert alarm.inputs["namespace"] == request["Namespace"]
+        assert alarm.inputs["metricName"] == request["MetricName"]
+        assert alarm.inputs["dimensions"] == {d["Name"]: d["Value"] for d in request["Dimensions"]}
+        assert alarm.inputs["threshold"] == request["Threshold"]
+        assert alarm.inputs["period"] == request["Period"]
+        assert alarm.inputs["alarmDescription"] == request["AlarmDescription"]
+        assert alarm.inputs["alarmActions"] == request["AlarmActions"]
+        assert alarm.provider == f"spend-account-provider-{mocks.region(alarm)}"
+    lam = next(a for a in found["lambda"] if mocks.region(a) == "eu-west-1")
+    assert lam.inputs["name"] == "corral-spend-lambda-eu-west-1"
+    assert lam.inputs["metricName"] == "ConcurrentExecutions"
+    assert lam.inputs["alarmActions"] == [arn]  # home region: straight to the topic
+    assert {a.inputs["threshold"] for a in found["EC2/Spot"]} == {0.0}  # instances.spot false
+
+
+def test_anomaly_detection_monitor_and_subscription_to_the_topic(mocks):
+    spend = account_spend(anomalyDetection={"enabled": True, "threshold": 75})
+    ids = deploy(spend)
+    [monitor] = mocks.of(MONITOR)
+    assert monitor.inputs == {
+        "name": "corral-spend-anomalies",
+        "monitorType": "DIMENSIONAL",
+        "monitorDimension": "SERVICE",
+        "tags": {"corral:managed": "true"},
+    }
+    [subscription] = mocks.of(ANOMALY_SUBSCRIPTION)
+    arn = f"arn:aws:sns:eu-west-1:{DEPLOYER}:corral-spend-alerts"
+    [site] = spend_plan.plan(spend)
+    want = spend_requests.anomaly_subscription_request(site.anomaly, monitor.state["arn"], arn)
+    body = want["AnomalySubscription"]
+    assert subscription.inputs == {
+        "name": body["SubscriptionName"],
+        "frequency": "IMMEDIATE",
+        "monitorArnLists": body["MonitorArnList"],
+        "subscribers": [{"type": "SNS", "address": arn}],
+        "thresholdExpression": {
+            "dimension": {
+                "key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE",
+                "matchOptions": ["GREATER_THAN_OR_EQUAL"],
+                "values": ["75"],
+            }
+        },
+        "tags": {"corral:managed": "true"},
+    }
+    [topic_policy] = mocks.of(TOPIC_POLICY)
+    sids = [s["Sid"] for s in policy(topic_policy)["Statement"]]
+    assert "CorralCostAnomalyPublish" in sids
+    assert ids["account/anomaly/corral-spend-anomalies"] == monitor.state["arn"]
+    assert (
+        ids["account/anomaly-subscription/corral-spend-anomaly-alerts"]
+        == (subscription.state["arn"])
+    )
+
+
+def test_anomaly_detection_is_off_by_default(mocks):
+    deploy(account_spend())
+    assert mocks.of(MONITOR) == mocks.of(ANOMALY_SUBSCRIPTION) == []
+
+
+@pytest.mark.slow
+def test_organization_every_account_gets_spot_fargate_and_lambda_alarms(mocks):
+    deploy(org_spend("member"))
+    found = by_kind(mocks.of(ALARM))
+    sites = ("management", *MEMBERS)
+    for kind, per_region in (("EC2/Spot", len(SPOT_CLASSES)), ("Fargate/OnDemand", 1),
+                             ("Fargate/Spot", 1), ("lambda", 1)):  # fmt: skip
+        per_site = Counter(a.site for a in found[kind])
+        assert per_site == {f"spend-{k}": len(REGIONS) * per_region for k in sites}, kind
+    assert mocks.of(MONITOR) == []

@@ -5,11 +5,15 @@ boto3 validates every parameter against botocore's service model before a call
 leaves the client, so each call below is also a model check. Moto implements
 no AWS Budgets subscriber or budget-action API (CreateSubscriber,
 DescribeSubscribersForNotification, CreateBudgetAction): those requests are
-checked with botocore's ParamValidator against the operation's input shape.
+checked with botocore's ParamValidator against the operation's input shape. Nor does it
+implement Cost Explorer anomaly monitors: those round-trip through the emulator's stand-in
+(examples/emulator/anomaly_monitors.py), which checks each request and answer against
+botocore's ``ce`` model and stores nothing moto would not reset.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import boto3
@@ -17,10 +21,12 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 from moto import mock_aws
+from moto.ce import responses as moto_ce
 
 from corral.build import spend_breaker, spend_plan, spend_requests
 from corral.spec import catalog
 from corral.spec import spend as spend_spec
+from examples.emulator import anomaly_monitors
 
 EMAILS = ["ops@example.com", "finance@example.com"]
 HOOK = "https://hooks.example.com/aws"
@@ -247,3 +253,68 @@ def test_scp_circuit_breaker_request_is_valid():
     }
     with pytest.raises(AssertionError):
         validate("budgets", "CreateBudgetAction", {**request, "ApprovalModel": 7})
+
+
+def test_every_kind_of_capacity_alarm_is_stored_in_every_region(aws):
+    spend = account_spend()
+    [site] = spend_plan.plan(spend)
+    for region in ("eu-west-1", "sa-east-1"):
+        cloudwatch = aws.client("cloudwatch", region_name=region)
+        for alarm in (a for a in site.alarms if a.region == region):
+            cloudwatch.put_metric_alarm(**spend_requests.alarm_request(alarm, None))
+        stored = cloudwatch.describe_alarms(AlarmNamePrefix="corral-spend-")["MetricAlarms"]
+        watched = sorted(
+            (a["Namespace"], a["MetricName"], tuple(sorted((d["Name"], d["Value"])
+                                                          for d in a["Dimensions"])))
+            for a in stored
+        )  # fmt: skip
+        g_spot = (("Class", "G/Spot"), ("Resource", "vCPU"), ("Service", "EC2"),
+                  ("Type", "Resource"))  # fmt: skip
+        assert [w for w in watched if ("Class", "G/Spot") in w[2]] == [
+            ("AWS/Usage", "ResourceCount", g_spot)
+        ]
+        fargate = [w for w in watched if ("Service", "Fargate") in w[2]]
+        assert [dict(w[2])["Class"] for w in fargate] == ["Standard/OnDemand", "Standard/Spot"]
+        assert ("AWS/Lambda", "ConcurrentExecutions", ()) in watched
+        assert len(stored) == 21 + (region == "us-east-1")
+
+
+def test_moto_implements_no_anomaly_monitor_api():
+    """Why the anomaly requests below go through the emulator's stand-in."""
+    source = inspect.getsource(moto_ce)
+    assert "def create_anomaly_monitor" not in source
+    assert "def get_anomaly_subscriptions" not in source
+
+
+def test_anomaly_monitor_and_subscription_round_trip(aws):
+    anomaly_monitors.install()
+    spend = spend_spec.parse(
+        {"notifications": {"emails": EMAILS}, "anomalyDetection": {"enabled": True}},
+        mode="account", partition="aws", region=HOME, account_ids=(),
+    )  # fmt: skip
+    [site] = spend_plan.plan(spend)
+    account = aws.client("sts", region_name=HOME).get_caller_identity()["Account"]
+    _, topic, policy = create_topic(aws, spend, site, account)
+    publishers = {s["Principal"]["Service"] for s in json.loads(policy)["Statement"]}
+    assert "costalerts.amazonaws.com" in publishers
+    ce = aws.client("ce", region_name=HOME)
+    monitor_request = spend_requests.anomaly_monitor_request(site.anomaly)
+    arn = ce.create_anomaly_monitor(**monitor_request)["MonitorArn"]
+    assert arn.startswith(f"arn:aws:ce::{account}:anomalymonitor/")
+    request = spend_requests.anomaly_subscription_request(site.anomaly, arn, topic)
+    subscription = ce.create_anomaly_subscription(**request)["SubscriptionArn"]
+    [monitor] = ce.get_anomaly_monitors()["AnomalyMonitors"]
+    assert {k: monitor[k] for k in monitor_request["AnomalyMonitor"]} == (
+        monitor_request["AnomalyMonitor"]
+    )
+    [stored] = ce.get_anomaly_subscriptions(MonitorArn=arn)["AnomalySubscriptions"]
+    assert stored["SubscriptionArn"] == subscription
+    for key, value in request["AnomalySubscription"].items():
+        if key != "Subscribers":
+            assert stored[key] == value, key
+    assert [(s["Type"], s["Address"]) for s in stored["Subscribers"]] == [("SNS", topic)]
+    tags = ce.list_tags_for_resource(ResourceArn=arn)["ResourceTags"]
+    assert tags == [{"Key": "corral:managed", "Value": "true"}]
+    # AWS allows one AWS services monitor per account; a second is refused.
+    with pytest.raises(ce.exceptions.LimitExceededException):
+        ce.create_anomaly_monitor(**monitor_request)

@@ -269,9 +269,8 @@ def test_access_denied_read_is_an_error_not_a_pass(org_case) -> None:
     assert errors[0].message == (
         "Check guardrail-attached could not complete because "
         f"organizations:ListTargetsForPolicy failed in account {org.management} region "
-        "us-east-1: AccessDeniedException: not authorised; grant the role "
-        "OrganizationAccountAccessRole (or the caller) the actions printed by "
-        "`corral iam-policy` and run it again."
+        "us-east-1: AccessDeniedException: not authorised; grant the caller the actions "
+        "printed by `corral iam-policy` and run it again."
     )
     assert E.exit_code(found) == E.EXIT_ERROR
 

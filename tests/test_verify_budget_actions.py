@@ -163,8 +163,8 @@ def test_budget_actions_read_failure_is_an_error(account: dict) -> None:
     assert error.message == (
         "Check budget-actions could not complete because "
         f"budgets:DescribeBudgetActionsForBudget failed in account {a} region us-east-1: "
-        "AccessDeniedException: not authorised; grant the role OrganizationAccountAccessRole "
-        "(or the caller) the actions printed by `corral iam-policy` and run it again."
+        "AccessDeniedException: not authorised; grant the caller the actions printed by "
+        "`corral iam-policy` and run it again."
     )
     assert E.exit_code([error]) == E.EXIT_ERROR
 

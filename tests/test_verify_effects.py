@@ -164,8 +164,7 @@ def test_guardrail_effects_refused_read_is_an_error_for_that_account(org_case) -
     assert error.message == (
         "Check guardrail-effects could not complete because organizations:ListParents failed "
         f"in account {org.management} region us-east-1: AccessDeniedException: not authorised; "
-        "grant the role OrganizationAccountAccessRole (or the caller) the actions printed by "
-        "`corral iam-policy` and run it again."
+        "grant the caller the actions printed by `corral iam-policy` and run it again."
     )
     others = [f for f in found if f.account == org.test]
     assert others and {f.status for f in others} == {F.PASS}

@@ -101,11 +101,11 @@ def test_every_spend_resource_present_passes(deployed: dict) -> None:
     [topic] = [f for f in found if f.check == "topic-subscriptions"]
     assert topic.message == (
         f"SNS topic corral-spend-alerts in account {account} us-east-1 has its topic policy "
-        "and all 3 confirmed subscriptions."
+        "and encryption and all 3 confirmed subscriptions, each with the attributes corral sets."
     )
     [forwarded] = [f for f in alarms if f.region == "ap-south-1"]
     assert forwarded.message == (
-        f"All 10 spend alarms of account {account} in ap-south-1 are present and reach topic "
+        f"All 21 spend alarms of account {account} in ap-south-1 are present and reach topic "
         f"{deployed['topic']} through EventBridge rule corral-spend-forward."
     )
 
@@ -286,8 +286,7 @@ def test_a_refused_read_is_an_error_for_the_account_not_a_pass(deployed: dict) -
     assert error.message == (
         "Check topic-subscriptions could not complete because sns:ListTopics failed in "
         f"account {account} region us-east-1: AccessDeniedException: not authorised; grant the "
-        "role OrganizationAccountAccessRole (or the caller) the actions printed by "
-        "`corral iam-policy` and run it again."
+        "caller the actions printed by `corral iam-policy` and run it again."
     )
     assert E.exit_code(found) == E.EXIT_ERROR
 
@@ -308,7 +307,11 @@ def test_member_sites_are_read_in_the_member_account(deployed: dict, tmp_path: P
             - {{id: {org.root}, name: root, guardrails: [regions]}}
             - {{id: {org.dev}, name: dev, guardrails: [regions]}}
           corral:notifications: {{emails: [ops@example.com]}}
-          corral:alarms: {{vcpu: {{enabled: false}}}}
+          corral:alarms:
+            vcpu: {{enabled: false}}
+            spot: {{enabled: false}}
+            fargate: {{enabled: false}}
+            lambda: {{enabled: false}}
         """),
         encoding="utf-8",
     )

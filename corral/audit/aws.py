@@ -12,9 +12,17 @@
     rules that region, so the call goes to the region's own endpoint and is
     signed for it, exactly as a client created in that region would do.
 - ``--endpoint-url`` (or ``AWS_ENDPOINT_URL``) is applied to every client;
-  botocore's adaptive retry mode handles throttling.
+  botocore's adaptive retry mode handles throttling; every attempt waits at most
+  ``timeout`` seconds, and the first call of a run (``sts:GetCallerIdentity``) is tried
+  only :data:`FIRST_CALL_ATTEMPTS` times, so an endpoint that is down or never answers
+  stops the run in seconds, naming the cause (throttling and 5xx answers then get the
+  full retry budget, as every call does).
 - A ``before-parameter-build`` hook refuses every operation that is not a read
-  before anything is validated, signed or sent (:class:`WriteRefused`).
+  before anything is validated, signed or sent (:class:`WriteRefused`); a
+  ``before-parse`` hook refuses answers no AWS endpoint gives (a web page, foreign
+  JSON), so garbage never becomes an empty, passing result.
+- Every failure becomes a :class:`~corral.audit.failures.ReadError` naming the API,
+  account and region, the cause and the fix for that cause (:func:`failures.classify`).
 """
 
 from __future__ import annotations
@@ -32,20 +40,32 @@ import botocore.credentials
 import botocore.session
 from botocore import xform_name
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
+from corral.audit.failures import (
+    CREDENTIALS,
+    CREDENTIALS_FIX,
+    SERVICE,
+    THROTTLED,
+    ReadError,
+    check_answer,
+    classify,
+)
+from corral.audit.sessions import CALL_ERRORS, client_config
+from corral.audit.sessions import session as _session
+from corral.audit.settings import (
+    DEFAULT_ROLE_NAME,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WORKERS,
+    FIRST_CALL_ATTEMPTS,
+)
 from corral.spec import catalog
 
-DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
-DEFAULT_MAX_ATTEMPTS = 8
-# Concurrent calls through one connection. Calls mostly wait on the network: with one
-# client per service and no lock held while a client is built, 48 workers swept fastest
-# on 2 cores (bench/bench_sweep.py); the connection pool holds as many connections.
-DEFAULT_WORKERS = 48
 SESSION_NAME = "corral-verify"
 READ_PREFIXES = ("Describe", "Get", "List")
 # Calls that are not named like reads but change nothing.
-READ_ALLOWLIST = frozenset({"sts:AssumeRole", "sts:GetCallerIdentity"})
+READ_ALLOWLIST = frozenset(
+    {"sts:AssumeRole", "sts:GetCallerIdentity", "iam:SimulatePrincipalPolicy"}
+)
 # Operation -> IAM action, where the IAM action is not ``<service>:<operation>``.
 IAM_ACTION_OVERRIDES = {
     "budgets:DescribeBudgets": "budgets:ViewBudget",
@@ -56,18 +76,6 @@ IAM_ACTION_OVERRIDES = {
 
 class WriteRefused(PermissionError):
     """An operation that is not a read was attempted; nothing was sent."""
-
-
-class ReadError(RuntimeError):
-    """A read failed after retries; names the account, region and API."""
-
-    def __init__(self, action: str, account: str, region: str | None, reason: str) -> None:
-        where = f"account {account}" + (f" region {region}" if region else "")
-        super().__init__(f"{action} failed in {where}: {reason}")
-        self.action = action
-        self.account = account
-        self.region = region
-        self.reason = reason
 
 
 def iam_action(service: str, operation: str) -> str:
@@ -127,28 +135,27 @@ class Connection:
         endpoint_url: str | None = None,
         role_name: str = DEFAULT_ROLE_NAME,
         partition: str = "aws",
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,  # retries after the first attempt
+        max_attempts: int | None = None,  # retries after the first; default: AWS_MAX_ATTEMPTS
         max_pool_connections: int = DEFAULT_WORKERS,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.region = region
         self.partition = partition
         self.role_name = role_name
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         self.calls: Counter[str] = Counter()
-        self._base = boto3.Session(profile_name=profile, region_name=region)
+        self._base = _session(profile, region)
         core = botocore.session.Session(profile=profile)
         core.register_component("data_loader", catalog.loader())
         core.register("before-parameter-build", refuse_writes)
+        core.register("before-parse", check_answer)
         core.register("before-call", self._count)
         core.register("before-endpoint-resolution", self._route)
         resolver = core.get_component("credential_provider")
         resolver.insert_before("env", _AccountProvider(self))
         self._scoped = boto3.Session(botocore_session=core, region_name=region)
-        self._config = Config(
-            retries={"mode": "adaptive", "max_attempts": max_attempts},
-            max_pool_connections=max_pool_connections,
-            connect_timeout=10,
-            read_timeout=30,
+        self._config = client_config(timeout, max_attempts).merge(
+            Config(max_pool_connections=max_pool_connections)
         )
         self._clients: dict[str, Any] = {}
         self._creating: dict[str, threading.Lock] = {}
@@ -163,8 +170,17 @@ class Connection:
     def caller_account(self) -> str:
         """The account id of the credentials in use (sts:GetCallerIdentity)."""
         if self._caller is None:
+            first = Config(retries={"mode": "standard", "total_max_attempts": FIRST_CALL_ATTEMPTS})
+            client = self._scoped.client(
+                "sts", endpoint_url=self.endpoint_url, config=self._config.merge(first)
+            )
             with self.scope(None):
-                identity = self._call("sts", "GetCallerIdentity", None, self.region, {})
+                try:
+                    identity = self._call("sts", "GetCallerIdentity", None, self.region, {}, client)
+                except ReadError as exc:  # throttling and 5xx pass: retry as every call does
+                    if exc.kind not in (THROTTLED, SERVICE):
+                        raise
+                    identity = self._call("sts", "GetCallerIdentity", None, self.region, {})
             self._caller = identity["Account"]
         return self._caller
 
@@ -200,7 +216,8 @@ class Connection:
         account = getattr(self._local, "account", None)
         base = self._base.get_credentials()
         if base is None:
-            raise ReadError("sts:GetCallerIdentity", "(caller)", None, "no AWS credentials found")
+            raise ReadError("", "(caller)", None, "no AWS credentials were found", CREDENTIALS_FIX,
+                            CREDENTIALS)  # fmt: skip
         if account is None or account == self._caller:
             return base
         with self._lock:
@@ -294,13 +311,20 @@ class Connection:
             with self._lock:
                 self._memo[key] = result
         if isinstance(result, ReadError):
-            raise ReadError(result.action, result.account, result.region, result.reason)
+            r = result
+            raise ReadError(r.action, r.account, r.region, r.reason, r.fix, r.kind)
         return result
 
     def _call(
-        self, service: str, operation: str, account: str | None, region: str, params: dict
+        self,
+        service: str,
+        operation: str,
+        account: str | None,
+        region: str,
+        params: dict,
+        client: Any = None,
     ) -> dict:
-        client = self.client(service)
+        client = client or self.client(service)
         method = _snake(operation)
         action = iam_action(service, operation)
         who = account or self._caller or "(caller)"
@@ -308,14 +332,18 @@ class Connection:
             if client.can_paginate(method):
                 return client.get_paginator(method).paginate(**params).build_full_result()
             return getattr(client, method)(**params)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code, text = error.get("Code", "Unknown"), error.get("Message", "")
-            raise ReadError(action, who, region, f"{code}: {text}".rstrip(": ")) from None
-        except ReadError as exc:  # the role for ``account`` could not be assumed
-            raise ReadError(action, who, region, str(exc)) from None
-        except BotoCoreError as exc:
-            raise ReadError(action, who, region, str(exc)) from None
+        except CALL_ERRORS as exc:  # a ReadError: the role for ``account`` was not assumed
+            own = account is None or account == self._caller
+            raise classify(
+                exc,
+                action=action,
+                account=who,
+                region=region,
+                own=own,
+                role_name=self.role_name,
+                endpoint_url=self.endpoint_url,
+                params=params,
+            ) from None
 
 
 def _snake(operation: str) -> str:

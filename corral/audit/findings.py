@@ -22,6 +22,7 @@ STATUSES = (PASS, FAIL, ERROR)
 FORMATS = ("table", "json", "sarif", "junit")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL_URI = "https://github.com/corral-guardrails/corral"
+MAX_REPORT_BYTES = 1 << 30
 
 
 class ReportError(ValueError):
@@ -64,6 +65,13 @@ class Finding:
             )
         except (KeyError, TypeError) as exc:
             raise ReportError(f"finding {data!r:.80} lacks {exc}") from None
+        texts = (finding.check, finding.status, finding.account, finding.resource, finding.message)
+        if (
+            not all(isinstance(t, str) for t in texts)
+            or not isinstance(finding.region, str | None)
+            or not isinstance(finding.details, Mapping)
+        ):
+            raise ReportError(f"finding {data!r:.80} has a field of the wrong type")
         if finding.status not in STATUSES:
             raise ReportError(f"finding status {finding.status!r} is not one of {STATUSES}")
         return finding
@@ -98,25 +106,42 @@ def counts(findings: Iterable[Finding]) -> dict[str, int]:
 # --------------------------------------------------------------------------- JSON
 
 
-def to_json(findings: Sequence[Finding]) -> str:
-    """``{"findings": [...], "summary": {...}}``, sorted and indented."""
+def to_json(findings: Sequence[Finding], run: Mapping[str, Any] | None = None) -> str:
+    """``{"findings": [...], "summary": {...}}`` (and ``"run"``: the run record, when
+    given), sorted and indented."""
     ordered = normalise(findings)
-    payload = {"findings": [f.to_dict() for f in ordered], "summary": counts(ordered)}
+    payload: dict[str, Any] = {"findings": [f.to_dict() for f in ordered]}
+    payload["summary"] = counts(ordered)
+    if run is not None:
+        payload["run"] = dict(run)
     return json.dumps(payload, indent=2, sort_keys=True) + "\n"
 
 
 def load_json(path: str | Path) -> list[Finding]:
-    """Read a JSON report written by :func:`to_json`."""
+    """Read the findings of a JSON report written by :func:`to_json`."""
+    return load_report(path)[0]
+
+
+def load_report(path: str | Path) -> tuple[list[Finding], dict[str, Any] | None]:
+    """The findings and the run record (None when absent) of a JSON report."""
     try:
+        if Path(path).stat().st_size > MAX_REPORT_BYTES:
+            raise ReportError(f"{path}: is larger than {MAX_REPORT_BYTES:,} bytes; is it a report?")
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ReportError(f"{path}: file not found; pass the JSON reports of each shard.") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{path}: not a JSON report ({exc}); use --format json.") from None
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, ReportError):
+            raise
+        problem = " ".join(str(exc).split())[:120]
+        raise ReportError(f"{path}: not a JSON report ({problem}); use --format json.") from None
     if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
         raise ReportError(f"{path}: has no 'findings' list; use a report from --format json.")
+    run = data.get("run")
+    if run is not None and not isinstance(run, dict):
+        raise ReportError(f"{path}: its 'run' record is not a map; make the report again.")
     try:
-        return [Finding.from_dict(item) for item in data["findings"]]
+        return [Finding.from_dict(item) for item in data["findings"]], run
     except ReportError as exc:
         raise ReportError(f"{path}: {exc}") from None
 
@@ -124,13 +149,15 @@ def load_json(path: str | Path) -> list[Finding]:
 # --------------------------------------------------------------------------- table
 
 
-def to_table(findings: Sequence[Finding]) -> str:
-    """Findings grouped by account, then the org tree, then a one-line summary."""
+def to_table(findings: Sequence[Finding], show_pass: bool = False) -> str:
+    """FAIL and ERROR findings (every finding with ``show_pass``) grouped by account, then
+    the org tree, the counts per check and a one-line summary."""
     ordered = normalise(findings)
     lines: list[str] = []
     by_account: dict[str, list[Finding]] = {}
     for f in ordered:
-        by_account.setdefault(f.account, []).append(f)
+        if show_pass or f.status != PASS:
+            by_account.setdefault(f.account, []).append(f)
     for account, group in by_account.items():
         lines.append(f"Account {account}")
         for f in group:
@@ -142,9 +169,26 @@ def to_table(findings: Sequence[Finding]) -> str:
     tree = org_tree(ordered)
     if tree:
         lines += ["Organization: guardrails reaching each account", *tree, ""]
+    lines += per_check(ordered)
     c = counts(ordered)
+    if c[PASS] and not show_pass:
+        lines.append(f"The {c[PASS]} passing findings are not listed; --show-pass lists them.")
     lines.append(f"{c[PASS]} passed, {c[FAIL]} failed, {c[ERROR]} could not be checked.")
     return "\n".join(lines) + "\n"
+
+
+def per_check(findings: Sequence[Finding]) -> list[str]:
+    """One line per check: how many findings passed, failed and could not be checked."""
+    by_check: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_check.setdefault(f.check, []).append(f)
+    if not by_check:
+        return []
+    lines = [f"{'check':<30} {'passed':>7} {'failed':>7} {'error':>7}"]
+    for check, group in sorted(by_check.items()):
+        c = counts(group)
+        lines.append(f"{check:<30} {c[PASS]:>7} {c[FAIL]:>7} {c[ERROR]:>7}")
+    return [*lines, ""]
 
 
 def org_tree(findings: Sequence[Finding]) -> list[str]:
@@ -266,15 +310,22 @@ def to_junit(findings: Sequence[Finding]) -> str:
 # --------------------------------------------------------------------------- output
 
 
-def render(findings: Sequence[Finding], fmt: str, rules: Mapping[str, Mapping[str, str]]) -> str:
-    """The report in ``fmt`` (one of :data:`FORMATS`)."""
+def render(
+    findings: Sequence[Finding],
+    fmt: str,
+    rules: Mapping[str, Mapping[str, str]],
+    run: Mapping[str, Any] | None = None,
+    show_pass: bool = False,
+) -> str:
+    """The report in ``fmt`` (one of :data:`FORMATS`); JSON carries ``run`` when given, the
+    table lists passing findings only with ``show_pass``."""
     if fmt == "json":
-        return to_json(findings)
+        return to_json(findings, run)
     if fmt == "sarif":
         return to_sarif(findings, rules)
     if fmt == "junit":
         return to_junit(findings)
-    return to_table(findings)
+    return to_table(findings, show_pass)
 
 
 def write_atomically(path: str | Path, text: str) -> None:

@@ -13,10 +13,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TextIO
 
 from corral.audit import checks
-from corral.audit.aws import DEFAULT_WORKERS, Connection, ReadError
-from corral.audit.checks._base import SWEEP_ACCOUNT, SWEEP_REGION, SweepContext, errored
+from corral.audit.aws import DEFAULT_WORKERS, Connection
+from corral.audit.checks._base import SWEEP_ACCOUNT, SWEEP_REGION, SweepContext
 from corral.audit.findings import ERROR, Finding
-from corral.audit.verify import REACHABLE, run_check, selector
+from corral.audit.verify import REACHABLE, check_member, check_selection, run_check, selector
 from corral.spec import keys as K
 from corral.spec.model import Spec
 
@@ -77,7 +77,11 @@ def sweep(
     workers: int = DEFAULT_WORKERS,
     progress: Progress | None = None,
 ) -> list[Finding]:
-    """Every sweep finding for the selected accounts and regions."""
+    """Every sweep finding for the selected accounts and regions.
+
+    Raises ReadError when the run cannot start (the caller or the account list cannot
+    be read), SelectionError for ``accounts`` outside the organization (or, in account
+    mode, other than the caller's)."""
     chosen = selector(accounts, shard)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         run = _Run(spec, conn, pool, set(regions or ()), progress or Progress())
@@ -87,15 +91,15 @@ def sweep(
         # Who the caller is and which accounts exist are asked at the same time, and the
         # caller's own account is reached before the list of the others arrives.
         listed = pool.submit(list_accounts, spec, conn)
-        try:
-            run.caller = conn.caller_account()
-            if chosen(run.caller):
-                run.reach(run.caller)
-            everyone = listed.result() or [run.caller]
-        except ReadError as exc:
-            return [
-                errored(REACHABLE, exc.account, exc.region, "accounts", str(exc), conn.role_name)
-            ]
+        run.caller = conn.caller_account()
+        if accounts and spec.mode == K.ACCOUNT:
+            check_selection(spec, [run.caller], accounts)
+        if chosen(run.caller):
+            run.reach(run.caller)
+        everyone = listed.result() or [run.caller]
+        if spec.mode != K.ACCOUNT:
+            check_member(run.caller, everyone)
+        check_selection(spec, everyone, accounts)
         for account in everyone:
             if account != run.caller and chosen(account):
                 run.reach(account)

@@ -2,22 +2,30 @@
 
 Runs every registered verify check for the spec's mode. A check that cannot read
 what it needs reports ERROR naming the account, region and API (never PASS,
-never silence); the findings it produced before the failure are kept.
+never silence); the findings it produced before the failure are kept. A run that
+cannot start (the caller's identity or, in organization mode, the account list
+cannot be read) raises :class:`~corral.audit.failures.ReadError` instead, and
+``--accounts`` ids outside the run raise :class:`SelectionError`: nothing passes
+silently.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from corral.audit import checks
 from corral.audit.aws import Connection, ReadError
 from corral.audit.checks._base import VERIFY, VerifyContext, errored
+from corral.audit.failures import NO_ORGANIZATION, NO_ORGANIZATION_FIX
 from corral.audit.findings import Finding
 from corral.build.manifest import digest
 from corral.build.plan import Plan, build_plan
 from corral.spec import catalog
+from corral.spec import keys as K
 from corral.spec.model import Spec
 
 REACHABLE = "account-reachable"
@@ -27,14 +35,88 @@ class ManifestError(ValueError):
     """The manifest does not belong to this spec; the message names the document and fix."""
 
 
+class InputError(ValueError):
+    """A bad ``--shard`` or ``--regions`` value; the message names it and the fix."""
+
+
+class SelectionError(ValueError):
+    """``--accounts`` names an account the run cannot cover; the message names it and the fix."""
+
+
+def spec_hash(spec: Spec) -> str:
+    """``sha256:...`` of the validated spec: equal for stack files that say the same thing."""
+    text = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=_plain)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """Sets in a stable order (their iteration order changes between processes)."""
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)
+
+
+def known_accounts(spec: Spec, conn: Connection) -> list[str]:
+    """The accounts a run may cover: the organization's active accounts, or the caller's own
+    in account mode. Memoised reads (the checks make the same); raises ReadError."""
+    caller = conn.caller_account()
+    if spec.mode == K.ACCOUNT:
+        return [caller]
+    listed = conn.read("organizations", "ListAccounts").get("Accounts", [])
+    active = sorted(a["Id"] for a in listed if a.get("Status") == "ACTIVE")
+    check_member(caller, active)
+    return active
+
+
+def check_member(caller: str, active: Sequence[str]) -> None:
+    """Raise ReadError when the organization's account list lacks the caller's own account:
+    the caller is not in an organization (an emulator may answer an empty list)."""
+    if caller not in active:
+        raise ReadError(
+            "organizations:ListAccounts",
+            caller,
+            None,
+            f"it lists {len(active)} active accounts and not the caller's own, so the caller's "
+            "account is not in an organization",
+            NO_ORGANIZATION_FIX,
+            NO_ORGANIZATION,
+        )
+
+
+def check_selection(spec: Spec, known: Sequence[str], accounts: Sequence[str] | None) -> None:
+    """Raise SelectionError for ``--accounts`` ids that are not in ``known``."""
+    unknown = sorted(set(accounts or ()) - set(known))
+    if not unknown:
+        return
+    named = ", ".join(unknown)
+    if spec.mode == K.ACCOUNT:
+        raise SelectionError(
+            f"--accounts {named}: in account mode corral checks the caller's own account "
+            f"{known[0]} only; pass {known[0]} or drop --accounts."
+        )
+    verb = "is not an active account" if len(unknown) == 1 else "are not active accounts"
+    raise SelectionError(
+        f"--accounts {named} {verb} of the organization ({len(known)} are; `aws organizations "
+        "list-accounts` lists them); correct the ids or drop them."
+    )
+
+
+def covered(
+    spec: Spec, conn: Connection, accounts: Sequence[str] | None, shard: tuple[int, int] | None
+) -> list[str]:
+    """The accounts this run judged (``--accounts`` and ``--shard`` applied), for reports."""
+    chosen = selector(accounts, shard)
+    return [a for a in known_accounts(spec, conn) if chosen(a)]
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """``"2/8"`` -> ``(2, 8)``; raises ValueError with the fix."""
     try:
         index, count = (int(part) for part in text.split("/"))
     except ValueError:
-        raise ValueError(f"--shard {text!r} is not I/N, e.g. 1/4.") from None
+        raise InputError(f"--shard {text!r} is not I/N, e.g. 1/4.") from None
     if not 1 <= index <= count:
-        raise ValueError(f"--shard {text}: I must be between 1 and N, e.g. 1/{max(count, 1)}.")
+        raise InputError(f"--shard {text}: I must be between 1 and N, e.g. 1/{max(count, 1)}.")
     return index, count
 
 
@@ -64,7 +146,7 @@ def parse_regions(names: Sequence[str] | None, partition: str) -> tuple[str, ...
         if name not in known:
             hint = catalog.suggest(name, known)
             fix = f"did you mean '{hint}'?" if hint else "`corral regions` lists them."
-            raise ValueError(f"--regions {name!r} is not a region of partition {partition}; {fix}")
+            raise InputError(f"--regions {name!r} is not a region of partition {partition}; {fix}")
     return tuple(sorted(set(names)))
 
 
@@ -124,15 +206,14 @@ def verify(
 ) -> list[Finding]:
     """Every verify finding for ``spec``; regional checks judge only ``regions`` when given.
 
-    Raises ManifestError on a foreign manifest, ValueError on an unknown region.
+    Raises ManifestError on a foreign manifest, ValueError on an unknown region,
+    SelectionError on ``accounts`` outside the run, ReadError when the run cannot start.
     """
     chosen = parse_regions(regions, spec.partition)
     plan = build_plan(spec)
     ids = policy_ids(manifest, plan) if manifest is not None else {}
-    try:
-        caller = conn.caller_account()
-    except ReadError as exc:
-        return [errored(REACHABLE, "(caller)", exc.region, "caller", str(exc), "(caller)")]
+    check_selection(spec, known_accounts(spec, conn), accounts)
+    caller = conn.caller_account()
     ctx = VerifyContext(
         spec=spec,
         plan=plan,

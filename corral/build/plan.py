@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from corral.build.capacity import capacity_statements, spot_statements
+from corral.build.detection import DETECTION, DETECTION_SIDS, detection_statements
 from corral.build.documents import (
     instance_statements,
     minify,
@@ -174,12 +175,17 @@ def pack(statements: Sequence[dict], limit: int, what: str) -> list[list[dict]]:
 def _documents(
     base_name: str, kind: str, statements_by_guardrail: dict[str, list[dict]], limit: int
 ) -> list[Document]:
-    """The capacity guardrail packs into documents of its own (``<base>-capacity``), so
-    the documents of the other guardrails keep their names when capacity changes."""
+    """The capacity guardrail, and the protection of spend detection, pack into documents of
+    their own (``<base>-capacity``, ``<base>-detection``), so the documents of the other
+    guardrails keep their names when capacity or spend detection changes."""
     core = {g: s for g, s in statements_by_guardrail.items() if g != K.CAPACITY}
     extra = {g: s for g, s in statements_by_guardrail.items() if g == K.CAPACITY}
-    return _packed(base_name, kind, core, limit) + _packed(
-        f"{base_name}-{K.CAPACITY}", kind, extra, limit
+    watch = {g: [s for s in ss if s["Sid"] in DETECTION_SIDS] for g, ss in core.items()}
+    core = {g: [s for s in ss if s["Sid"] not in DETECTION_SIDS] for g, ss in core.items()}
+    return (
+        _packed(base_name, kind, {g: ss for g, ss in core.items() if ss}, limit)
+        + _packed(f"{base_name}-{DETECTION}", kind, {g: ss for g, ss in watch.items() if ss}, limit)
+        + _packed(f"{base_name}-{K.CAPACITY}", kind, extra, limit)
     )
 
 
@@ -213,6 +219,7 @@ def _statements(spec: Spec, target: Target | None, guardrails: Iterable[str], li
             stmts = spot_statements(spec, rule) + capacity_statements(spec, rule)
         else:
             stmts = protection_statements(spec) + identity_statements(spec)
+            stmts += detection_statements(spec)
         if stmts:
             result[guardrail] = stmts
     return result

@@ -8,16 +8,32 @@ from typing import Any
 
 from corral.build.spend_breaker import deny_launch_policy
 from corral.build.spend_plan import SitePlan, names, plan
-from corral.build.spend_requests import money, notification_request
-from corral.spec.quotas import vcpu_classes
+from corral.build.spend_requests import (
+    ANOMALY_FREQUENCY,
+    amount,
+    money,
+    notification_request,
+)
+from corral.spec.quotas import (
+    FARGATE_CLASS,
+    FARGATE_KINDS,
+    LAMBDA_METRIC,
+    LAMBDA_NAMESPACE,
+    ON_DEMAND,
+    SPOT,
+    spot_classes,
+    vcpu_classes,
+)
 from corral.spec.spend import SpendSpec
 
 
 def manifest_entries(spend: SpendSpec, ids: Mapping[str, str] | None = None) -> dict:
-    """The manifest's ``spend`` section: every topic, budget, alarm, rule and breaker.
+    """The manifest's ``spend`` section: every topic, budget, alarm, rule, breaker and
+    anomaly monitor.
 
     ``ids`` maps ``"<site>/<group>/<name>"`` (rules: ``.../<name>@<region>``) to the
-    ARNs AWS assigned, as :class:`components.spend.SpendGuardrails` exports them.
+    ARNs AWS assigned, as :class:`components.spend.SpendGuardrails` exports them; an anomaly
+    monitor's subscription is ``"<site>/anomaly-subscription/<name>"``.
     """
     ids = ids or {}
 
@@ -80,13 +96,36 @@ def manifest_entries(spend: SpendSpec, ids: Mapping[str, str] | None = None) -> 
             for s in sites
             for b in s.breakers
         ],
+        "anomalyDetection": [
+            entry(
+                s,
+                "anomaly",
+                s.anomaly.monitor,
+                monitorType="DIMENSIONAL",
+                monitorDimension="SERVICE",
+                subscription=s.anomaly.subscription,
+                threshold=amount(s.anomaly.threshold),
+                frequency=ANOMALY_FREQUENCY,
+                **_subscription_id(ids, s),
+            )
+            for s in sites
+            if s.anomaly
+        ],
     }
+
+
+def _subscription_id(ids: Mapping[str, str], site: SitePlan) -> dict:
+    ref = f"{site.key}/anomaly-subscription/{site.anomaly.subscription}"
+    return {"subscriptionId": ids[ref]} if ref in ids else {}
 
 
 def render(spend: SpendSpec) -> dict:
     """A JSON-ready view for ``corral render``: the manifest entries plus the fixed documents."""
     view = manifest_entries(spend)
-    view["vcpuClasses"] = [f"{c}/OnDemand" for c in vcpu_classes()]
+    view["vcpuClasses"] = [f"{c}/{ON_DEMAND}" for c in vcpu_classes()]
+    view["spotClasses"] = [f"{c}/{SPOT}" for c in spot_classes()]
+    view["fargateClasses"] = [f"{FARGATE_CLASS}/{k}" for k in FARGATE_KINDS]
+    view["lambdaMetric"] = f"{LAMBDA_NAMESPACE} {LAMBDA_METRIC}"
     view["regions"] = list(spend.regions) if spend.enabled else []
     if spend.enabled and spend.breaker:
         view["circuitBreakerPolicy"] = json.loads(deny_launch_policy(spend))

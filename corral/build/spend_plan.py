@@ -1,11 +1,28 @@
-"""Which spend resources exist in which account ("site") and region: :func:`plan`."""
+"""Which spend resources exist in which account ("site") and region: :func:`plan`.
+
+Every account gets, in every region of the partition, an alarm per kind of capacity the
+spec watches: EC2 On-Demand and Spot vCPUs per quota class, Fargate On-Demand and Spot
+vCPUs, and Lambda concurrency; the deploying account also gets the billing alarms and,
+when ``corral:anomalyDetection`` is on, a Cost Explorer anomaly monitor.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from corral.spec import keys as K
-from corral.spec.quotas import USAGE_METRIC, USAGE_NAMESPACE
+from corral.spec.quotas import (
+    EC2_SERVICE,
+    FARGATE_CLASS,
+    FARGATE_SERVICE,
+    LAMBDA_METRIC,
+    LAMBDA_NAMESPACE,
+    ON_DEMAND,
+    SPOT,
+    USAGE_METRIC,
+    USAGE_NAMESPACE,
+    usage_dimensions,
+)
 from corral.spec.spend import (
     BILLING_PERIOD,
     BILLING_REGION,
@@ -34,7 +51,7 @@ class AlarmPlan:
     """One CloudWatch alarm; ``direct`` alarms notify the topic, others are forwarded."""
 
     name: str
-    kind: str  # "billing" or "vcpu"
+    kind: str  # "billing", "vcpu" (EC2 On-Demand), "spot" (EC2 Spot), "fargate" or "lambda"
     region: str
     namespace: str
     metric: str
@@ -44,6 +61,30 @@ class AlarmPlan:
     threshold: float
     description: str
     direct: bool
+
+    @property
+    def label(self) -> str:
+        """What the alarm is, for messages: ``vCPU alarm``, ``Spot vCPU alarm``, ..."""
+        return ALARM_LABELS[self.kind]
+
+
+ALARM_LABELS = {
+    K.BILLING: "Billing alarm",
+    K.VCPU: "vCPU alarm",
+    K.SPOT_ALARMS: "Spot vCPU alarm",
+    K.FARGATE: "Fargate vCPU alarm",
+    K.LAMBDA: "Lambda concurrency alarm",
+}
+
+
+@dataclass(frozen=True)
+class AnomalyPlan:
+    """A Cost Explorer anomaly monitor of every service's spend, and its subscription that
+    publishes anomalies of at least ``threshold`` USD total impact to the site's topic."""
+
+    monitor: str
+    subscription: str
+    threshold: float
 
 
 @dataclass(frozen=True)
@@ -69,6 +110,7 @@ class SitePlan:
     budgets: tuple[BudgetPlan, ...]
     alarms: tuple[AlarmPlan, ...]
     breakers: tuple[BreakerPlan, ...]
+    anomaly: AnomalyPlan | None = None
 
     @property
     def forward_regions(self) -> tuple[str, ...]:
@@ -93,6 +135,8 @@ def names(spend: SpendSpec) -> dict[str, str]:
         "breaker_role": f"{p}-circuit-breaker",
         "breaker_policy": f"{p}-circuit-breaker",
         "alarm_prefix": f"{p}-spend-",
+        "anomaly_monitor": f"{p}-spend-anomalies",
+        "anomaly_subscription": f"{p}-spend-anomaly-alerts",
     }
 
 
@@ -122,15 +166,16 @@ def plan(spend: SpendSpec) -> tuple[SitePlan, ...]:
         budget = _budget(spend, f"{spend.name_prefix}-monthly", spend.limit, None)
         breakers = (_breaker_plan(spend, budget, "iam", ()),) if budget and spend.breaker else ()
         alarms = _billing_alarms(spend, [(f"{spend.name_prefix}-spend-billing", None)])
-        return (_site(spend, "account", None, budgets=[budget], alarms=alarms, breakers=breakers),)
+        return (_site(spend, "account", None, budgets=[budget], alarms=alarms, breakers=breakers,
+                      anomaly=_anomaly(spend)),)  # fmt: skip
     return (_management_site(spend), *(_member_site(spend, a) for a in spend.account_ids))
 
 
-def _site(spend, key, account_id, *, budgets, alarms, breakers) -> SitePlan:
+def _site(spend, key, account_id, *, budgets, alarms, breakers, anomaly=None) -> SitePlan:
     role = None
     if account_id is not None:
         role = f"arn:{spend.partition}:iam::{account_id}:role/{spend.member_role}"
-    alarms = tuple(alarms) + (_vcpu_alarms(spend) if spend.vcpu else ())
+    alarms = tuple(alarms) + _capacity_alarms(spend, account_id)
     return SitePlan(
         key=key,
         account_id=account_id,
@@ -140,6 +185,7 @@ def _site(spend, key, account_id, *, budgets, alarms, breakers) -> SitePlan:
         budgets=tuple(b for b in (budgets or ()) if b),
         alarms=alarms,
         breakers=tuple(breakers),
+        anomaly=anomaly,
     )
 
 
@@ -156,7 +202,8 @@ def _management_site(spend: SpendSpec) -> SitePlan:
     billing = [(f"{p}-spend-billing", None)]
     billing += [(f"{p}-spend-billing-{a}", a) for a in spend.account_ids]
     alarms = _billing_alarms(spend, billing)
-    return _site(spend, MANAGEMENT, None, budgets=budgets, alarms=alarms, breakers=breakers)
+    return _site(spend, MANAGEMENT, None, budgets=budgets, alarms=alarms, breakers=breakers,
+                 anomaly=_anomaly(spend))  # fmt: skip
 
 
 def _member_site(spend: SpendSpec, account: str) -> SitePlan:
@@ -170,6 +217,13 @@ def _budget(spend, name, limit, linked) -> BudgetPlan | None:
     if not spend.budgets:
         return None
     return BudgetPlan(name, limit, linked, spend.notifications)
+
+
+def _anomaly(spend: SpendSpec) -> AnomalyPlan | None:
+    if not spend.anomaly:
+        return None
+    n = names(spend)
+    return AnomalyPlan(n["anomaly_monitor"], n["anomaly_subscription"], spend.anomaly_threshold)
 
 
 def _breaker_plan(spend, budget, kind, targets) -> BreakerPlan:
@@ -202,25 +256,71 @@ def _billing_alarms(spend: SpendSpec, entries) -> tuple[AlarmPlan, ...]:
     return tuple(alarms)
 
 
-def _vcpu_alarms(spend: SpendSpec) -> tuple[AlarmPlan, ...]:
-    alarms = []
-    for region in spend.regions:
-        for cls, threshold in spend.vcpu_thresholds:
-            dims = (
-                ("Class", f"{cls}/OnDemand"),
-                ("Resource", "vCPU"),
-                ("Service", "EC2"),
-                ("Type", "Resource"),
-            )
-            description = (
-                f"corral: running On-Demand {cls} instances in {region} use more than "
-                f"{threshold} vCPUs; find and stop any instance nobody launched."
-            )
-            alarms.append(
-                AlarmPlan(
-                    f"{spend.name_prefix}-spend-vcpu-{region}-{cls.lower()}", K.VCPU, region,
-                    USAGE_NAMESPACE, USAGE_METRIC, dims, "Maximum", spend.vcpu_period,
-                    float(threshold), description, region == spend.region,
-                )
-            )  # fmt: skip
-    return tuple(alarms)
+@dataclass(frozen=True)
+class _Watch:
+    """One kind of capacity alarm, repeated in every region (``{region}`` in ``text``)."""
+
+    kind: str
+    suffix: str  # of the alarm name, after the region; empty for Lambda
+    threshold: int
+    period: int
+    namespace: str
+    metric: str
+    dimensions: tuple[tuple[str, str], ...]
+    text: str
+
+
+def _ec2(kind: str, cls: str, threshold: int, period: int, market: str) -> _Watch:
+    what = "On-Demand" if market == ON_DEMAND else "Spot"
+    text = (f"running {what} {cls} instances in {{region}} use more than {threshold} vCPUs; "
+            "find and stop any instance nobody launched.")  # fmt: skip
+    dims = usage_dimensions(EC2_SERVICE, cls, market)
+    return _Watch(kind, cls.lower(), threshold, period, USAGE_NAMESPACE, USAGE_METRIC, dims, text)
+
+
+def _fargate(market: str, threshold: int, period: int) -> _Watch:
+    what = "On-Demand" if market == ON_DEMAND else "Spot"
+    text = (f"running Fargate {what} tasks and pods in {{region}} use more than {threshold} "
+            "vCPUs; find and stop any task nobody started.")  # fmt: skip
+    dims = usage_dimensions(FARGATE_SERVICE, FARGATE_CLASS, market)
+    return _Watch(K.FARGATE, market.lower(), threshold, period, USAGE_NAMESPACE, USAGE_METRIC,
+                  dims, text)  # fmt: skip
+
+
+def _watches(spend: SpendSpec, account_id: str | None) -> list[_Watch]:
+    """The capacity alarm kinds the spec enables: On-Demand and Spot classes, Fargate
+    On-Demand and Spot, Lambda concurrency."""
+    found = []
+    if spend.vcpu:
+        found += [
+            _ec2(K.VCPU, c, t, spend.vcpu_period, ON_DEMAND) for c, t in spend.vcpu_thresholds
+        ]
+    if spend.spot:
+        found += [
+            _ec2(K.SPOT_ALARMS, c, t, spend.spot_period, SPOT)
+            for c, t in spend.spot_thresholds_for(account_id)
+        ]
+    if spend.fargate:
+        found += [_fargate(m, t, spend.fargate_period) for m, t in spend.fargate_thresholds]
+    if spend.lambda_alarms:
+        t = spend.lambda_threshold
+        text = (f"Lambda functions in {{region}} run more than {t} concurrent executions; "
+                "find and remove any function nobody deployed.")  # fmt: skip
+        found.append(_Watch(K.LAMBDA, "", t, spend.lambda_period, LAMBDA_NAMESPACE, LAMBDA_METRIC,
+                            (), text))  # fmt: skip
+    return found
+
+
+def _capacity_alarms(spend: SpendSpec, account_id: str | None) -> tuple[AlarmPlan, ...]:
+    """Every region's capacity alarms, region by region; home-region alarms are direct."""
+    watches = _watches(spend, account_id)
+    return tuple(
+        AlarmPlan(
+            "-".join(filter(None, (f"{spend.name_prefix}-spend-{w.kind}", region, w.suffix))),
+            w.kind, region, w.namespace, w.metric, w.dimensions, "Maximum", w.period,
+            float(w.threshold), "corral: " + w.text.format(region=region),
+            region == spend.region,
+        )
+        for region in spend.regions
+        for w in watches
+    )  # fmt: skip

@@ -1,5 +1,5 @@
 """The exact AWS request parameters (boto3 names) of each planned spend resource: the alert
-topic, budgets, alarms and alarm forwarding. The circuit breaker's are in
+topic, budgets, alarms, alarm forwarding and the anomaly monitor. The circuit breaker's are in
 :mod:`corral.build.spend_breaker`, the manifest and render views in
 :mod:`corral.build.spend_manifest`."""
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from corral.build.spend_plan import (
     AlarmPlan,
+    AnomalyPlan,
     BudgetPlan,
     SitePlan,
     names,
@@ -19,6 +20,7 @@ from corral.spec.spend import (
     CURRENCY,
     SERVICE_BUDGETS,
     SERVICE_CLOUDWATCH,
+    SERVICE_COST_ALERTS,
     SERVICE_EVENTS,
     Notification,
     SpendSpec,
@@ -42,7 +44,8 @@ def topic_request(site: SitePlan) -> dict:
 
 
 def topic_policy(spend: SpendSpec, site: SitePlan, topic_arn: str, account_id: str) -> str:
-    """Topic policy: only Budgets, CloudWatch and corral's delivery rule of this account publish."""
+    """Topic policy: only Budgets, CloudWatch, corral's delivery rule and (when the site has an
+    anomaly monitor) Cost Anomaly Detection, each on behalf of this account, publish."""
     p = spend.partition
     statements = [
         _publish("CorralBudgetsPublish", SERVICE_BUDGETS, topic_arn, account_id,
@@ -55,22 +58,27 @@ def topic_policy(spend: SpendSpec, site: SitePlan, topic_arn: str, account_id: s
         statements.append(
             _publish("CorralEventBridgePublish", SERVICE_EVENTS, topic_arn, account_id, rule)
         )
+    if site.anomaly:
+        # AWS's documented grant names no source ARN, only the subscription's account.
+        statements.append(
+            _publish("CorralCostAnomalyPublish", SERVICE_COST_ALERTS, topic_arn, account_id, None)
+        )
     return document_json(
         {"Version": "2012-10-17", "Id": f"{site.topic}-policy", "Statement": statements}
     )
 
 
-def _publish(sid: str, service: str, topic_arn: str, account_id: str, source: str) -> dict:
+def _publish(sid: str, service: str, topic_arn: str, account_id: str, source: str | None) -> dict:
+    condition: dict[str, Any] = {"StringEquals": {"aws:SourceAccount": account_id}}
+    if source is not None:
+        condition["ArnLike"] = {"aws:SourceArn": source}
     return {
         "Sid": sid,
         "Effect": "Allow",
         "Principal": {"Service": service},
         "Action": "SNS:Publish",
         "Resource": topic_arn,
-        "Condition": {
-            "StringEquals": {"aws:SourceAccount": account_id},
-            "ArnLike": {"aws:SourceArn": source},
-        },
+        "Condition": condition,
     }
 
 
@@ -122,6 +130,11 @@ def money(amount: float) -> str:
     return f"{amount:.2f}"
 
 
+def amount(value: float) -> str:
+    """A USD amount as plain decimal text, never in exponent form: ``100``, ``12.5``."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
 def alarm_request(alarm: AlarmPlan, topic_arn: str | None) -> dict:
     """``cloudwatch:PutMetricAlarm`` parameters; actions only for direct alarms."""
     return {
@@ -140,6 +153,40 @@ def alarm_request(alarm: AlarmPlan, topic_arn: str | None) -> dict:
         "TreatMissingData": "notBreaching",
         "Tags": _tags(),
     }
+
+
+ANOMALY_FREQUENCY = "IMMEDIATE"  # the only frequency Cost Anomaly Detection sends to SNS
+ANOMALY_IMPACT = "ANOMALY_TOTAL_IMPACT_ABSOLUTE"
+
+
+def anomaly_monitor_request(anomaly: AnomalyPlan) -> dict:
+    """``ce:CreateAnomalyMonitor``: an AWS services monitor (each service's spend apart)."""
+    monitor = {
+        "MonitorName": anomaly.monitor,
+        "MonitorType": "DIMENSIONAL",
+        "MonitorDimension": "SERVICE",
+    }
+    return {"AnomalyMonitor": monitor, "ResourceTags": _tags()}
+
+
+def anomaly_subscription_request(anomaly: AnomalyPlan, monitor_arn: str, topic_arn: str) -> dict:
+    """``ce:CreateAnomalySubscription``: each anomaly of the monitor whose total impact is at
+    least the threshold goes, as it is detected, to the topic (and so to every address)."""
+    expression = {
+        "Dimensions": {
+            "Key": ANOMALY_IMPACT,
+            "MatchOptions": ["GREATER_THAN_OR_EQUAL"],
+            "Values": [amount(anomaly.threshold)],
+        }
+    }
+    subscription = {
+        "SubscriptionName": anomaly.subscription,
+        "MonitorArnList": [monitor_arn],
+        "Subscribers": [{"Type": "SNS", "Address": topic_arn}],
+        "Frequency": ANOMALY_FREQUENCY,
+        "ThresholdExpression": expression,
+    }
+    return {"AnomalySubscription": subscription, "ResourceTags": _tags()}
 
 
 def rule_arn(spend: SpendSpec, region: str, account_id: str, name: str) -> str:

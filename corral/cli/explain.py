@@ -46,45 +46,6 @@ READ_ACTIONS = (
 CROSS_CHECK_ACTIONS = ("iam:SimulatePrincipalPolicy",)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``explain`` subcommand."""
-    parser = subparsers.add_parser(
-        "explain", help="decide one request against the guardrails and show the deciding statement"
-    )
-    parser.add_argument("--config", required=True, metavar="STACK_FILE")
-    parser.add_argument("--action", required=True, help="e.g. ec2:RunInstances")
-    parser.add_argument("--region", help="aws:RequestedRegion (default: the stack's aws:region)")
-    parser.add_argument(
-        "--resource", metavar="ARN", help="default: * (the instance resource with --instance-type)"
-    )
-    parser.add_argument("--instance-type", metavar="T", help="ec2:InstanceType, e.g. c5a.24xlarge")
-    parser.add_argument("--principal", metavar="ARN", help="aws:PrincipalArn of the caller")
-    parser.add_argument(
-        "--context",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="more context keys; repeat a key for a multivalued key",
-    )
-    parser.add_argument("--account", metavar="ID", help="the 12-digit account making the call")
-    parser.add_argument("--target", metavar="ID", help="organization mode: the spec target")
-    parser.add_argument("--endpoint-url", metavar="URL", help="read the deployed SCPs from here")
-    parser.add_argument("--profile", help="read the deployed SCPs with this AWS profile")
-    parser.add_argument(
-        "--under-boundary",
-        action="store_true",
-        help="account mode: as a principal created under corral's permissions boundary",
-    )
-    parser.add_argument("--format", choices=FORMATS, default="text")
-    parser.add_argument(
-        "--cross-check",
-        action="store_true",
-        help="also ask IAM SimulatePrincipalPolicy (needs --principal and a connection)",
-    )
-    parser.set_defaults(handler=run)
-
-
 # --------------------------------------------------------------------------- request
 
 
@@ -320,27 +281,26 @@ def _default_account(target: str | None) -> str:
 
 
 def _client(args: argparse.Namespace, service: str) -> Any:
-    import boto3  # noqa: PLC0415 - only the connected paths talk to AWS
-    import botocore.exceptions  # noqa: PLC0415
+    from corral.audit import sessions  # noqa: PLC0415 - only the connected paths talk to AWS
 
-    try:
-        session = boto3.Session(profile_name=args.profile)
-        return session.client(service, endpoint_url=args.endpoint_url, region_name="us-east-1")
-    except botocore.exceptions.BotoCoreError as error:
-        raise CommandError(f"cannot create the {service} client: {error}") from None
+    return sessions.plain_client(
+        service,
+        region="us-east-1",
+        profile=args.profile,
+        endpoint_url=args.endpoint_url,
+        timeout=args.timeout,
+    )
 
 
 def _read_deployed(args: argparse.Namespace) -> tuple[list[list[PolicyRef]], bool]:
-    import botocore.exceptions  # noqa: PLC0415
+    from corral.audit import sessions  # noqa: PLC0415
 
     client = _client(args, "organizations")
     try:
         return read_scp_chain(client, args.account)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-        raise CommandError(
-            f"cannot read the SCPs of account {args.account}: {error}; check the endpoint, "
-            f"the credentials and the read permissions {', '.join(READ_ACTIONS)}."
-        ) from None
+    except sessions.CALL_ERRORS as error:
+        failure = sessions.failed(error, "organizations", args.endpoint_url, "ListParents")
+        raise CommandError(f"cannot read the SCPs of account {args.account}: {failure}.") from None
     except ValueError as error:
         raise CommandError(f"a deployed SCP cannot be evaluated: {error}") from None
 
@@ -348,7 +308,7 @@ def _read_deployed(args: argparse.Namespace) -> tuple[list[list[PolicyRef]], boo
 def _cross_check(
     args: argparse.Namespace, request: Request, decision: Decision
 ) -> tuple[bool, str]:
-    import botocore.exceptions  # noqa: PLC0415
+    from corral.audit import sessions  # noqa: PLC0415
 
     params = simulation_params(request)
     validate_simulation_params(params)
@@ -357,11 +317,9 @@ def _cross_check(
     client = _client(args, "iam")
     try:
         response = client.simulate_principal_policy(**params)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-        raise CommandError(
-            f"{SIMULATE_OPERATION} failed: {error}; check the connection and the permission "
-            f"{', '.join(CROSS_CHECK_ACTIONS)}."
-        ) from None
+    except sessions.CALL_ERRORS as error:
+        failure = sessions.failed(error, "iam", args.endpoint_url, SIMULATE_OPERATION)
+        raise CommandError(f"the cross-check failed: {failure}.") from None
     except NotImplementedError:
         raise CommandError(
             f"the endpoint does not implement {SIMULATE_OPERATION}; run --cross-check "

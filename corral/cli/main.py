@@ -1,36 +1,31 @@
 """The ``corral`` command line.
 
 Every command reads the stack file ``pulumi up`` reads (``--config
-Pulumi.<stack>.yaml``). Bad input and AWS failures print one line naming the
-key or resource and the fix, and exit non-zero; nothing is written on error.
+Pulumi.<stack>.yaml``). The exit codes are a contract (``corral.cli.errors``): bad
+input, unusable paths, AWS and endpoint failures and missing optional dependencies
+print one line naming the cause and the fix and exit 2; nothing is written on error,
+and no traceback reaches the user. Commands import what they need when they run, so
+``corral --help`` never loads botocore.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from corral.audit.catalog_refresh import write_atomically
-from corral.build import manifest, spend_manifest
-from corral.build.plan import BuildError, build_plan
-from corral.cli.errors import EXIT_ERROR, EXIT_OK, CommandError
-from corral.spec import catalog
-from corral.spec import keys as K
-from corral.spec.load import load_stack_file
-from corral.spec.readers import SpecError
+from corral import __version__
+from corral.cli import parser as P
+from corral.cli.errors import EXIT_ERROR, EXIT_OK, CommandError, describe
 
-
-def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        required=True,
-        metavar="STACK_FILE",
-        help="the Pulumi stack file, e.g. Pulumi.prod.yaml",
-    )
+DEBUG_ENV = "CORRAL_DEBUG"
+# What ``preview-check`` (the policy pack's harness) needs: module, and the package to install.
+PACK_MODULES = (("pulumi", "pulumi"), ("pulumi_policy", "pulumi-policy"), ("grpc", "grpcio"))
 
 
 # --------------------------------------------------------------------------- render
@@ -38,6 +33,10 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
 
 def render_payload(config: str) -> dict:
     """What ``corral render`` prints: the plan and the manifest of a stack file."""
+    from corral.build import manifest, spend_manifest  # noqa: PLC0415
+    from corral.build.plan import build_plan  # noqa: PLC0415
+    from corral.spec.load import load_stack_file  # noqa: PLC0415
+
     spec = load_stack_file(config)
     plan = build_plan(spec)
     payload = plan.to_dict()
@@ -48,14 +47,16 @@ def render_payload(config: str) -> dict:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    from corral.audit.catalog_refresh import write_atomically  # noqa: PLC0415
+
+    if args.output is not None:
+        _check_output_folder(Path(args.output))
     payload = render_payload(args.config)
     if args.output is None:
         print(json.dumps(payload, indent=2, sort_keys=True))
         _print_budget(payload)
         return EXIT_OK
     folder = Path(args.output)
-    if folder.exists() and not folder.is_dir():
-        raise CommandError(f"--output {folder} is a file; pass a folder.")
     files = {
         f"{d['name']}.json": json.dumps(d["policy"], indent=2) + "\n" for d in payload["documents"]
     }
@@ -68,8 +69,26 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_output_folder(folder: Path) -> None:
+    """Refuse, before any work, a folder that cannot be made or written."""
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"--output {folder} is a file; pass a folder.")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CommandError(f"--output {folder}: {existing} is a file, not a folder; pass a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CommandError(
+            f"--output {folder}: cannot write in {existing} (permission denied); pass a "
+            "folder you can write."
+        )
+
+
 def _print_budget(payload: dict) -> None:
     """One stderr line per target: how much of AWS's per-target policy quota is used."""
+    from corral.spec import keys as K  # noqa: PLC0415
+
     scp = payload["mode"] == K.ORGANIZATION
     kinds = {(a["targetId"]): a["targetKind"] for a in payload["attachments"]}
     unit = "SCPs besides FullAWSAccess" if scp else "managed policies"
@@ -94,8 +113,11 @@ def _print_budget(payload: dict) -> None:
 
 
 def _cmd_policy_config(args: argparse.Namespace) -> int:
+    from corral.audit.catalog_refresh import write_atomically  # noqa: PLC0415
     from corral.build import packconfig  # noqa: PLC0415
+    from corral.spec.load import load_stack_file  # noqa: PLC0415
 
+    P.check_output_file(args.output)
     spec = load_stack_file(args.config)
     text = packconfig.render(packconfig.pack_config(spec, args.target))
     if args.output:
@@ -107,16 +129,41 @@ def _cmd_policy_config(args: argparse.Namespace) -> int:
 
 def _cmd_preview_check(args: argparse.Namespace) -> int:
     """Run the pack's harness in its own process (it needs pulumi; corral does not)."""
+    missing = [package for module, package in PACK_MODULES if not _installed(module)]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise CommandError(
+            f"preview-check needs {', '.join(missing)}, which {verb} not installed; install "
+            "corral with its pack extra: pip install 'corral[pack]' (from a checkout: "
+            "pip install -e '.[pack]')."
+        )
     harness = Path(__file__).resolve().parents[2] / "policies" / "harness.py"
     if not harness.is_file():
         raise CommandError(f"{harness} is missing; run corral from its source checkout.")
-    return subprocess.run([sys.executable, str(harness), *args.rest], check=False).returncode
+    argv = [args.program, "--config", args.config]
+    for flag, value in (
+        ("--policy-pack-config", args.policy_pack_config),
+        ("--target", args.target),
+        ("--pack", args.pack),
+    ):
+        if value is not None:
+            argv += [flag, value]
+    return subprocess.run([sys.executable, str(harness), *argv], check=False).returncode
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 # --------------------------------------------------------------------------- catalog
 
 
 def _cmd_regions(args: argparse.Namespace) -> int:
+    from corral.spec import catalog  # noqa: PLC0415
+
     if args.partition not in catalog.partitions():
         known = ", ".join(catalog.partitions())
         raise CommandError(f"partition '{args.partition}' is unknown; use one of {known}.")
@@ -125,6 +172,8 @@ def _cmd_regions(args: argparse.Namespace) -> int:
 
 
 def _cmd_instance_types(args: argparse.Namespace) -> int:
+    from corral.spec import catalog  # noqa: PLC0415
+
     counts = catalog.vcpus()
     types = [t for t in catalog.instance_types() if catalog.matches(args.pattern, t)]
     if not types:
@@ -136,43 +185,43 @@ def _cmd_instance_types(args: argparse.Namespace) -> int:
 
 
 def _cmd_refresh_catalog(args: argparse.Namespace) -> int:
-    import boto3  # noqa: PLC0415 - only this command talks to AWS
+    from corral.audit import catalog_refresh, sessions  # noqa: PLC0415 - only this talks to AWS
 
-    from corral.audit import catalog_refresh  # noqa: PLC0415
-
-    session = boto3.Session(profile_name=args.profile)
-    client = session.client("ec2", region_name=args.region, endpoint_url=args.endpoint_url)
     path = Path(args.output) if args.output else catalog_refresh.DEFAULT_PATH
-    count = catalog_refresh.refresh(client, path)
+    P.check_output_file(str(path))
+    client = sessions.plain_client(
+        "ec2",
+        region=args.region,
+        profile=args.profile,
+        endpoint_url=args.endpoint_url,
+        timeout=args.timeout,
+    )
+    try:
+        count = catalog_refresh.refresh(client, path)
+    except sessions.CALL_ERRORS as exc:
+        raise sessions.failed(exc, "ec2", args.endpoint_url, "DescribeInstanceTypes") from None
     print(f"wrote vCPU counts of {count} instance types to {path}", file=sys.stderr)
     return EXIT_OK
 
 
 # --------------------------------------------------------------------------- wiring
 
-Register = Callable[[argparse._SubParsersAction], None]
 
-
-def _extensions() -> list[Register]:
-    """Subcommands that live beside their subsystem (verifier, pack, evaluator, ...).
-
-    Imported here, not at the top: those modules import this one's exit codes.
-    """
+def _extensions() -> list:
+    """Subcommands defined beside their subsystem (verifier, evaluator)."""
     from corral.cli import verify as verify_cli  # noqa: PLC0415
-    from corral.cli.explain import register as explain  # noqa: PLC0415
 
-    return [verify_cli.register, explain]
+    return [verify_cli.register, P.register_explain]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="corral", description="AWS guardrails as code: render, verify, sweep."
-    )
+    parser = P.Parser(prog="corral", description="AWS guardrails as code: render, verify, sweep.")
+    parser.add_argument("--version", action="version", version=f"corral {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     render = sub.add_parser("render", help="print the documents and attachments a stack deploys")
-    _add_config(render)
+    P.add_config(render)
     render.add_argument("--output", metavar="DIR", help="write one file per document to DIR")
     render.set_defaults(handler=_cmd_render)
 
@@ -187,26 +236,27 @@ def build_parser() -> argparse.ArgumentParser:
     refresh = sub.add_parser(
         "refresh-catalog", help="rebuild the vCPU data file from ec2:DescribeInstanceTypes"
     )
-    refresh.add_argument("--region", default="us-east-1")
-    refresh.add_argument("--profile")
-    refresh.add_argument("--endpoint-url")
+    refresh.add_argument("--region", type=P.any_region, default="us-east-1")
+    P.add_connection(refresh)
     refresh.add_argument("--output", metavar="FILE", help="default: the packaged data file")
     refresh.set_defaults(handler=_cmd_refresh_catalog)
 
     config = sub.add_parser(
         "policy-config", help="print the policy pack config (--policy-pack-config) for a stack"
     )
-    _add_config(config)
+    P.add_config(config)
     config.add_argument("--target", help="a target name or id: enforce its overrides")
     config.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     config.set_defaults(handler=_cmd_policy_config)
 
     check = sub.add_parser(
-        "preview-check",
-        help="run a Pulumi program under mocks through the policy pack",
-        add_help=False,
+        "preview-check", help="run a Pulumi program under mocks through the policy pack"
     )
-    check.add_argument("rest", nargs=argparse.REMAINDER)
+    check.add_argument("program", help="program directory (with __main__.py) or file")
+    P.add_config(check)
+    check.add_argument("--policy-pack-config", metavar="FILE", help="default: from --config")
+    check.add_argument("--target", help="use this target's instance and region overrides")
+    check.add_argument("--pack", metavar="DIR", help="policy pack directory (default: policies)")
     check.set_defaults(handler=_cmd_preview_check)
 
     for register in _extensions():
@@ -215,17 +265,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the CLI; return the exit code (usage errors exit 2 through argparse)."""
+    args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (SpecError, BuildError, CommandError) as exc:
-        print(f"corral: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print("corral: interrupted; nothing was written.", file=sys.stderr)
         return 130
+    except Exception as exc:  # one line, never a traceback (CORRAL_DEBUG=1 shows it)
+        message = describe(exc)
+        if message is None:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            message = (
+                f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
+                f"this is a bug in corral {__version__}: please report it with the traceback "
+                f"{DEBUG_ENV}=1 prints."
+            )
+        P.stderr_line(message)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

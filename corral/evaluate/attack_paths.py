@@ -7,6 +7,10 @@ in that account, would try beyond the incident's launches.
   and roles without corral's permissions boundary, swapping or removing a boundary,
   leaving or deleting a guarded group, creating or joining an Organization. Creating a
   role *with* the boundary is permitted work.
+- ``detection-*`` (guardrail ``protection``, with spend detection on): silencing corral's
+  alarms, topic, subscriptions, rules, forwarder role, budgets and the breaker's budget
+  action, and the same calls on resources that are not corral's
+  (:mod:`corral.evaluate.detection_paths`).
 - ``capacity-*`` (guardrail ``capacity``, where it is attached): a Spot launch and a Spot
   request, one representative action of every other compute service (SageMaker's with
   ``sagemaker:InstanceTypes``) and of every purchase category; what the spec allows is

@@ -12,7 +12,8 @@ disallows and into each allowed one; a permitted launch into each disallowed reg
 representative permitted types in each allowed region; types the deny list or the vCPU
 ceiling forbids; global services; the exempt principals; the protection statements; and
 the attacker paths of :mod:`corral.evaluate.attack_paths` (identities, Spot, other
-compute services, purchases, what stays open) with their twins of
+compute services, purchases, what stays open) and :mod:`corral.evaluate.detection_paths`
+(silencing spend detection), with their twins of
 :mod:`corral.evaluate.twins` (each exempt principal; in account mode, a principal
 created under corral's permissions boundary). The probe record and the request helpers
 are :mod:`corral.evaluate.probe_kit`, re-exported here.
@@ -39,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from corral.build.plan import Plan
-from corral.evaluate import attack_paths, twins
+from corral.evaluate import attack_paths, detection_paths, twins
 from corral.evaluate.probe_kit import (
     BOUNDARY_KEY,
     EXPECT_DENY,
@@ -250,6 +251,7 @@ def probes_for(spec: Spec, scope: Scope, plan: Plan | None = None) -> list[Probe
         *exempt_probes(scope, spec.exempt_principals),
         *protection_probes(spec, scope),
         *attack_paths.identity_probes(spec, scope),
+        *detection_paths.detection_probes(spec, scope),
         *attack_paths.capacity_probes(scope),
         *attack_paths.open_probes(scope),
     ]

@@ -21,12 +21,19 @@ ALLOW_LOCKOUT = "allowLockout"
 NAME_PREFIX = "namePrefix"
 PURCHASES = "purchases"
 COMPUTE = "compute"
-# Spend detection (budgets, alarms, notifications, circuit breaker): see corral.spec.spend.
+# Spend detection (budgets, alarms, notifications, circuit breaker, Cost Anomaly Detection):
+# see corral.spec.spend and corral.spec.spend_detectors.
 NOTIFICATIONS = "notifications"
 BUDGETS = "budgets"
 ALARMS = "alarms"
 CIRCUIT_BREAKER = "circuitBreaker"
-SPEND_KEYS = (BUDGETS, ALARMS, NOTIFICATIONS, CIRCUIT_BREAKER)
+ANOMALY_DETECTION = "anomalyDetection"
+SPEND_KEYS = (BUDGETS, ALARMS, NOTIFICATIONS, CIRCUIT_BREAKER, ANOMALY_DETECTION)
+# Attempt and tamper alerts, and GuardDuty, sent to spend detection's topic: see
+# corral.spec.alerts.
+ALERTS = "alerts"
+GUARD_DUTY = "guardDuty"
+ALERT_KEYS = (ALERTS, GUARD_DUTY)
 
 TOP_LEVEL_KEYS = (
     MODE,
@@ -82,7 +89,8 @@ PROTECTION_KEYS = (
 )
 
 # Keys of the spend sections: ``notifications``, ``budgets`` (and each of its
-# ``notifications``), ``alarms`` (``billing`` and ``vcpu``) and ``circuitBreaker``.
+# ``notifications``), ``alarms`` (``billing``, ``vcpu``, ``spot``, ``fargate``, ``lambda``),
+# ``circuitBreaker`` and ``anomalyDetection``.
 EMAILS = "emails"
 HTTPS = "https"
 NOTIFICATION_KEYS = (EMAILS, HTTPS)
@@ -99,15 +107,28 @@ THRESHOLD = "threshold"
 BUDGET_NOTIFICATION_KEYS = (NOTIFICATION_TYPE, THRESHOLD)
 
 BILLING = "billing"
-VCPU = "vcpu"
-ALARM_KEYS = (BILLING, VCPU)
+VCPU = "vcpu"  # On-Demand EC2 vCPUs
+SPOT_ALARMS = "spot"  # Spot EC2 vCPUs (the same word as the instances key SPOT)
+FARGATE = "fargate"
+LAMBDA = "lambda"
+ALARM_KEYS = (BILLING, VCPU, SPOT_ALARMS, FARGATE, LAMBDA)
 BILLING_KEYS = (ENABLED, THRESHOLD)
 THRESHOLDS = "thresholds"
 PERIOD = "period"
-VCPU_KEYS = (ENABLED, THRESHOLDS, PERIOD)
+VCPU_KEYS = (ENABLED, THRESHOLDS, PERIOD)  # also of ``spot`` and ``fargate``
+LAMBDA_KEYS = (ENABLED, THRESHOLD, PERIOD)
+ANOMALY_KEYS = (ENABLED, THRESHOLD)
 
 APPROVAL = "approval"
 BREAKER_KEYS = (ENABLED, THRESHOLD, APPROVAL)
+
+# Keys of ``alerts`` and ``guardDuty``.
+TRAIL_LOG_GROUP = "trailLogGroup"
+ALERTS_KEYS = (ENABLED, TRAIL_LOG_GROUP)
+ENABLE = "enable"
+SEVERITY = "severity"
+ADMIN_ACCOUNT = "adminAccount"
+GUARD_DUTY_KEYS = (ENABLE, SEVERITY, ADMIN_ACCOUNT)
 
 # Modes.
 ORGANIZATION = "organization"

@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from corral.spec import capacity, sections
+from corral.spec import alerts as alerts_spec
+from corral.spec import capacity, sections, stackfile
 from corral.spec import keys as K
 from corral.spec import spend as spend_spec
 from corral.spec.model import InstanceRule, Spec
@@ -28,19 +27,7 @@ from corral.spec.readers import SpecError, as_bool, choice, key_path, reject_unk
 def load_stack_file(path: str | Path) -> Spec:
     """Read ``Pulumi.<stack>.yaml`` and build the spec from its ``config:`` map."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(str(file), "file not found; pass --config Pulumi.<stack>.yaml.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(str(file), f"cannot be read ({exc}); check the path.") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "somewhere"
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise SpecError(str(file), f"{problem} at {where}; fix the YAML syntax.") from None
+    document = stackfile.read(file)  # size cap, C loader, duplicate keys refused
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise SpecError(str(file), "has no top-level 'config:' map; is it a Pulumi stack file?")
     return from_config(document["config"])
@@ -65,7 +52,7 @@ def from_config(config: Mapping[str, Any]) -> Spec:
 
 
 def _build(raw: dict[str, Any], aws_region: Any) -> Spec:
-    reject_unknown(raw, K.TOP_LEVEL_KEYS + K.SPEND_KEYS, K.NAMESPACE + ":", sep="")
+    reject_unknown(raw, K.TOP_LEVEL_KEYS + K.SPEND_KEYS + K.ALERT_KEYS, K.NAMESPACE + ":", sep="")
     region, partition = sections.home_region(aws_region)
     mode = choice(raw, K.MODE, K.MODES, key_path(K.MODE), required=True)
     allowed = sections.allowed_regions(
@@ -103,6 +90,13 @@ def _build(raw: dict[str, Any], aws_region: Any) -> Spec:
     if not spec.allow_lockout:
         _check_lockout(spec)
     spec = dataclasses.replace(spec, spend=_spend(raw, spec))
+    alerts = alerts_spec.parse(
+        {k: raw[k] for k in K.ALERT_KEYS if k in raw},
+        spend_enabled=spec.spend.enabled,
+        mode=spec.mode,
+        account_ids=spec.spend.account_ids,
+    )
+    spec = dataclasses.replace(spec, alerts=alerts)
     if not spec.allow_lockout:
         _check_member_role(spec)
     return spec
@@ -122,6 +116,13 @@ def _spend(raw: dict[str, Any], spec: Spec) -> spend_spec.SpendSpec:
             K.USERS: spec.principals.users,
             K.ROLES: spec.principals.roles,
         },
+        spot_allowed=spec.instances.spot,
+        spot_overrides={
+            t.id: t.instances.spot
+            for t in spec.targets
+            if t.kind == K.ACCOUNT_TARGET and t.instances is not None
+        },
+        compute_allowed=spec.compute_allowed,
     )
 
 

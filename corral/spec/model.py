@@ -136,6 +136,8 @@ class Spec:
     """Compute services (``data/compute_services.json``) allowed besides EC2."""
     spend: Any = None
     """Spend detection (``corral.spec.spend.SpendSpec``); off unless a spend key is set."""
+    alerts: Any = None
+    """Attempt, tamper and GuardDuty alerts (``corral.spec.alerts.AlertsSpec``)."""
 
     @property
     def warnings(self) -> tuple[str, ...]:

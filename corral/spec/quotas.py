@@ -1,5 +1,6 @@
-"""EC2's Running On-Demand vCPU quota classes: which class each instance type counts against,
-and the ``AWS/Usage`` metric on which AWS publishes each class's running vCPUs.
+"""EC2's vCPU quota classes (On-Demand and Spot): which class each instance type counts
+against, and the metrics on which AWS publishes running capacity: EC2 and Fargate vCPUs on
+``AWS/Usage``, Lambda concurrency on ``AWS/Lambda``.
 
 Unlike :mod:`corral.spec.catalog`, the family prefixes here are typed by hand from AWS's
 quota names; ``tests/test_spend.py`` checks that every catalog instance type has a class.
@@ -31,6 +32,33 @@ QUOTA_PREFIXES = (
 DEDICATED_HOST_FAMILIES = ("mac",)
 USAGE_NAMESPACE = "AWS/Usage"
 USAGE_METRIC = "ResourceCount"
+# Classes with an On-Demand quota but no Spot quota. AWS's Spot quotas ("All <class> Spot
+# Instance Requests") are DL, F, G and VT, Inf, P, Standard, Trn and X (EC2 User Guide,
+# "Spot Instance quotas"); each publishes Class "<class>/Spot" on the same metric.
+NO_SPOT_CLASSES = ("HPC", "HighMem")
+EC2_SERVICE = "EC2"
+ON_DEMAND = "OnDemand"
+SPOT = "Spot"
+# Fargate publishes running vCPUs on the same metric with Service=Fargate, Resource=vCPU and
+# Class Standard/OnDemand or Standard/Spot (ECS Developer Guide, "AWS Fargate usage metrics").
+FARGATE_SERVICE = "Fargate"
+FARGATE_CLASS = "Standard"
+FARGATE_KINDS = (ON_DEMAND, SPOT)
+# Lambda's account-level concurrency: ConcurrentExecutions without dimensions, per region
+# (Lambda Developer Guide, "Monitoring concurrency"; read it with Maximum).
+LAMBDA_NAMESPACE = "AWS/Lambda"
+LAMBDA_METRIC = "ConcurrentExecutions"
+
+
+def usage_dimensions(service: str, cls: str, kind: str) -> tuple[tuple[str, str], ...]:
+    """The sorted ``AWS/Usage`` dimensions of running vCPUs of ``service`` (EC2 or Fargate)
+    in quota class ``cls``, On-Demand or Spot ``kind``."""
+    return (
+        ("Class", f"{cls}/{kind}"),
+        ("Resource", "vCPU"),
+        ("Service", service),
+        ("Type", "Resource"),
+    )
 
 
 def quota_class(instance_type: str) -> str | None:
@@ -48,3 +76,8 @@ def vcpu_classes() -> tuple[str, ...]:
     """The On-Demand classes of every instance type in the catalog, sorted."""
     found = {quota_class(t) for t in catalog.instance_types()}
     return tuple(sorted(c for c in found if c is not None))
+
+
+def spot_classes() -> tuple[str, ...]:
+    """The On-Demand classes that also have a Spot quota, sorted."""
+    return tuple(c for c in vcpu_classes() if c not in NO_SPOT_CLASSES)

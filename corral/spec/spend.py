@@ -1,7 +1,8 @@
 """The spend keys of the spec: values, limits, the validated :class:`SpendSpec` and :func:`parse`.
 
-The key names are in :mod:`corral.spec.keys`; the On-Demand vCPU quota classes the vCPU
-alarms watch are in :mod:`corral.spec.quotas`.
+The key names are in :mod:`corral.spec.keys`; the vCPU quota classes the alarms watch are in
+:mod:`corral.spec.quotas`; the Spot, Fargate and Lambda alarm keys and Cost Anomaly Detection
+are read by :mod:`corral.spec.spend_detectors`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from corral.spec import catalog
 from corral.spec import keys as K
-from corral.spec.quotas import vcpu_classes
+from corral.spec.quotas import spot_classes, vcpu_classes
 from corral.spec.readers import (
     SpecError,
     as_bool,
@@ -22,6 +23,16 @@ from corral.spec.readers import (
     key_path,
     positive,
     reject_unknown,
+)
+from corral.spec.spend_detectors import (
+    DEFAULT_ANOMALY_THRESHOLD,
+    DEFAULT_PERIOD,
+    anomaly_detection,
+    capacity_alarms,
+    counts,
+    enabled,
+    period,
+    section,
 )
 
 # --------------------------------------------------------------------------- values and limits
@@ -37,7 +48,7 @@ APPROVALS = {"automatic": "AUTOMATIC", "manual": "MANUAL"}
 DEFAULT_NOTIFICATIONS = ((ACTUAL, 50.0), (ACTUAL, 80.0), (ACTUAL, 100.0), (FORECASTED, 100.0))
 DEFAULT_LIMIT = 100.0
 DEFAULT_MEMBER_ROLE = "OrganizationAccountAccessRole"
-DEFAULT_VCPU_PERIOD = 300
+DEFAULT_VCPU_PERIOD = DEFAULT_PERIOD
 DEFAULT_BREAKER_THRESHOLD = 120.0
 DEFAULT_VCPU_THRESHOLDS = {"Standard": 64}  # every other class: any running vCPU alarms
 BILLING_PERIOD = 21600  # EstimatedCharges is published a few times a day.
@@ -53,6 +64,7 @@ BILLING_REGION = "us-east-1"  # AWS/Billing metrics exist only there.
 CURRENCY = "USD"
 SERVICE_BUDGETS = "budgets.amazonaws.com"
 SERVICE_CLOUDWATCH = "cloudwatch.amazonaws.com"
+SERVICE_COST_ALERTS = "costalerts.amazonaws.com"  # Cost Anomaly Detection
 SERVICE_EVENTS = "events.amazonaws.com"
 
 _EMAIL = re.compile(
@@ -96,6 +108,19 @@ class SpendSpec:
     vcpu: bool = True
     vcpu_thresholds: tuple[tuple[str, int], ...] = ()
     vcpu_period: int = DEFAULT_VCPU_PERIOD
+    spot: bool = True
+    spot_thresholds: tuple[tuple[str, int], ...] = ()  # as set; see spot_thresholds_for
+    spot_period: int = DEFAULT_PERIOD
+    spot_allowed: bool = False  # corral:instances.spot
+    spot_overrides: tuple[tuple[str, bool], ...] = ()  # account target -> its instances.spot
+    fargate: bool = True
+    fargate_thresholds: tuple[tuple[str, int], ...] = ()  # (OnDemand, n), (Spot, n)
+    fargate_period: int = DEFAULT_PERIOD
+    lambda_alarms: bool = True
+    lambda_threshold: int = 0
+    lambda_period: int = DEFAULT_PERIOD
+    anomaly: bool = False
+    anomaly_threshold: float = DEFAULT_ANOMALY_THRESHOLD
     breaker: bool = False
     breaker_threshold: float = DEFAULT_BREAKER_THRESHOLD
     breaker_approval: str = "AUTOMATIC"
@@ -114,6 +139,17 @@ class SpendSpec:
             return self.organization_limit
         return self.limit * max(1, len(self.account_ids))
 
+    def spot_thresholds_for(self, account_id: str | None) -> tuple[tuple[str, int], ...]:
+        """Spot vCPU threshold per Spot class in ``account_id`` (None: the deploying account):
+        the one set under ``alarms.spot.thresholds``; else, where Spot is allowed
+        (``instances.spot``, or an account target's own override), the class's On-Demand
+        threshold; else 0, so any Spot use alarms."""
+        allowed = dict(self.spot_overrides).get(account_id, self.spot_allowed)
+        on_demand, explicit = dict(self.vcpu_thresholds), dict(self.spot_thresholds)
+        return tuple(
+            (c, explicit.get(c, on_demand.get(c, 0) if allowed else 0)) for c in spot_classes()
+        )
+
 
 def parse(
     values: Mapping[str, Any],
@@ -125,12 +161,17 @@ def parse(
     name_prefix: str = K.DEFAULT_NAME_PREFIX,
     exempt_principals: Sequence[str] = (),
     principals: Mapping[str, Sequence[str]] | None = None,
+    spot_allowed: bool = False,
+    spot_overrides: Mapping[str, bool] | None = None,
+    compute_allowed: Sequence[str] = (K.EC2_COMPUTE,),
 ) -> SpendSpec:
     """Validate the spend keys present in config (``values`` maps key to raw value).
 
     ``account_ids`` are the account-type targets (organization mode);
-    ``principals`` maps groups/users/roles to names (account mode). Raises
-    :class:`~corral.spec.readers.SpecError` naming the full key path.
+    ``principals`` maps groups/users/roles to names (account mode). ``spot_allowed``
+    (``instances.spot``), ``spot_overrides`` (account target id to its own override) and
+    ``compute_allowed`` (``compute.allow``) set the default thresholds of the Spot, Fargate
+    and Lambda alarms. Raises :class:`~corral.spec.readers.SpecError` naming the full key path.
     """
     base = SpendSpec(
         enabled=False,
@@ -141,15 +182,19 @@ def parse(
         account_ids=tuple(account_ids),
         exempt_principals=tuple(exempt_principals),
         principals={k: tuple(v) for k, v in (principals or {}).items()},
+        spot_allowed=spot_allowed,
+        spot_overrides=tuple(sorted((spot_overrides or {}).items())),
     )
     reject_unknown(values, K.SPEND_KEYS, f"{K.NAMESPACE}:", sep="")
     if not values:
         return base
     emails, https = _notifications(values.get(K.NOTIFICATIONS))
     budgets = _budgets(values.get(K.BUDGETS), mode)
-    alarms = _alarms(values.get(K.ALARMS))
+    alarms = _alarms(values.get(K.ALARMS), compute_allowed)
     breaker = _breaker(values.get(K.CIRCUIT_BREAKER))
-    spend = replace(base, enabled=True, emails=emails, https=https, **budgets, **alarms, **breaker)
+    anomaly = anomaly_detection(values.get(K.ANOMALY_DETECTION))
+    spend = replace(base, enabled=True, emails=emails, https=https, **budgets, **alarms,
+                    **breaker, **anomaly)  # fmt: skip
     _check_breaker(spend)
     return spend
 
@@ -258,49 +303,26 @@ def _budget_notifications(value: Any, key: str) -> tuple[Notification, ...]:
     return tuple(result)
 
 
-def _alarms(value: Any) -> dict[str, Any]:
+def _alarms(value: Any, compute_allowed: Sequence[str]) -> dict[str, Any]:
     key = key_path(K.ALARMS)
     raw = as_mapping(value, key) if value is not None else {}
     reject_unknown(raw, K.ALARM_KEYS, key)
     billing_key = f"{key}.{K.BILLING}"
-    billing = as_mapping(raw.get(K.BILLING, {}), billing_key)
-    reject_unknown(billing, K.BILLING_KEYS, billing_key)
-    result: dict[str, Any] = {
-        "billing": as_bool(billing.get(K.ENABLED, True), f"{billing_key}.{K.ENABLED}")
-    }
+    billing = section(raw, K.BILLING, key, K.BILLING_KEYS)
+    result: dict[str, Any] = {"billing": enabled(billing, billing_key)}
     if K.THRESHOLD in billing:
         result["billing_threshold"] = positive(
             billing[K.THRESHOLD], f"{billing_key}.{K.THRESHOLD}", MAX_AMOUNT, "USD"
         )
     vcpu_key = f"{key}.{K.VCPU}"
-    vcpu = as_mapping(raw.get(K.VCPU, {}), vcpu_key)
-    reject_unknown(vcpu, K.VCPU_KEYS, vcpu_key)
-    result["vcpu"] = as_bool(vcpu.get(K.ENABLED, True), f"{vcpu_key}.{K.ENABLED}")
-    result["vcpu_thresholds"] = _vcpu_thresholds(
-        vcpu.get(K.THRESHOLDS), f"{vcpu_key}.{K.THRESHOLDS}"
-    )
-    period = decode(
-        vcpu.get(K.PERIOD, DEFAULT_VCPU_PERIOD), f"{vcpu_key}.{K.PERIOD}", int, "seconds"
-    )
-    if period < 60 or period > 86400 or period % 60:
-        raise SpecError(
-            f"{vcpu_key}.{K.PERIOD}", f"{period} is not valid; use a multiple of 60 up to 86400."
-        )
-    result["vcpu_period"] = period
-    return result
-
-
-def _vcpu_thresholds(value: Any, key: str) -> tuple[tuple[str, int], ...]:
-    classes = vcpu_classes()
-    thresholds = {c: DEFAULT_VCPU_THRESHOLDS.get(c, 0) for c in classes}
-    raw = as_mapping(value, key) if value is not None else {}
-    reject_unknown(raw, classes, key)
-    for name, count in raw.items():
-        number = decode(count, f"{key}.{name}", int, "a whole number of vCPUs")
-        if not 0 <= number <= 1_000_000:
-            raise SpecError(f"{key}.{name}", f"{number} is out of range; use 0 to 1000000.")
-        thresholds[name] = number
-    return tuple(sorted(thresholds.items()))
+    vcpu = section(raw, K.VCPU, key, K.VCPU_KEYS)
+    result["vcpu"] = enabled(vcpu, vcpu_key)
+    thresholds = {c: DEFAULT_VCPU_THRESHOLDS.get(c, 0) for c in vcpu_classes()}
+    where = f"{vcpu_key}.{K.THRESHOLDS}"
+    thresholds.update(counts(vcpu.get(K.THRESHOLDS), where, vcpu_classes(), "vCPUs"))
+    result["vcpu_thresholds"] = tuple(sorted(thresholds.items()))
+    result["vcpu_period"] = period(vcpu, vcpu_key)
+    return {**result, **capacity_alarms(raw, compute_allowed)}
 
 
 def _breaker(value: Any) -> dict[str, Any]:

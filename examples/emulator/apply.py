@@ -11,7 +11,10 @@ import pulumi
 import pulumi.runtime
 
 from components.program import deploy, stack_config
-from examples.emulator import spend_handlers  # noqa: F401 - registers the spend handlers
+from examples.emulator import (
+    alert_handlers,  # noqa: F401 - registers the alert handlers (after spend's)
+    spend_handlers,  # noqa: F401 - registers the spend handlers
+)
 from examples.emulator.mocks import Created, EmulatorMocks
 
 PROJECT = "corral"

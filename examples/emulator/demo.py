@@ -33,7 +33,7 @@ from typing import Any
 import boto3
 import yaml
 
-from examples.emulator import incident, server
+from examples.emulator import alert_replay, incident, server
 from examples.emulator.apply import apply_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +105,7 @@ def setup_account(session: boto3.Session, url: str) -> None:
     iam.create_user(UserName="ci-deployer")
     incident.leak_access_key(session, url)
     incident.launch_incident(session, url)
+    alert_replay.start_trail(session, url)  # the alerts need a trail (docs/alerts.md)
 
 
 def setup_organization(session: boto3.Session, url: str) -> incident.Organization:
@@ -119,6 +120,7 @@ def setup_organization(session: boto3.Session, url: str) -> incident.Organizatio
     member = incident.member_session(session, url, org.accounts["dev"])
     incident.leak_access_key(member, url)
     incident.launch_incident(member, url)
+    alert_replay.start_trail(session, url, organization=True)
     return org
 
 
@@ -220,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="corral-demo-") as tmp, server.moto_server() as url:
         workdir = Path(tmp)
         _say(f"emulator: moto_server at {url} (fake credentials, nothing leaves this machine)")
+        alert_replay.prepare(url)
         session = boto3.Session(region_name="us-east-1")
         if args.only in (None, "account"):
             setup_account(session, url)
@@ -234,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
                     lambda: apply_program(config, session, url),
                 )
             )
+            _say("== standalone account: the incident's 26 denied launches and a tamper event ==")
+            for message in alert_replay.replay(session, url, config["aws:region"]):
+                _say(f"  alert  {alert_replay.summary(message)}")
         if args.only in (None, "organization"):
             server.reset(url)
             org = setup_organization(session, url)

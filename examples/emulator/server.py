@@ -21,7 +21,7 @@ import botocore.session
 import botocore.validate
 from botocore import xform_name
 
-from examples.emulator import iam_boundaries
+from examples.emulator import anomaly_monitors, iam_boundaries
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -254,6 +254,7 @@ def moto_server() -> Iterator[str]:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     iam_boundaries.install()  # PutUserPermissionsBoundary, which moto lacks
+    anomaly_monitors.install()  # Cost Explorer anomaly monitors, which moto lacks
     app = _with_stand_ins(DomainDispatcherApplication(create_backend_app))
     try:
         httpd = make_server("127.0.0.1", free_port(), app, threaded=True)

@@ -1,10 +1,13 @@
-"""Emulator handlers for the spend resources: topic, budgets, alarms, rules, roles.
+"""Emulator handlers for the spend resources: topic, budgets, alarms, rules, roles, and the
+Cost Explorer anomaly monitor and subscription.
 
 Each handler turns the inputs the program registered into the boto3 request of
 the same AWS API and sends it to the emulator. moto has no API for budget
 actions: CreateBudgetAction is answered by the emulator's stand-in
 (:class:`examples.emulator.server.BudgetActions`), which checks the request against
-botocore's Budgets model and keeps the action for DescribeBudgetActionsForBudget.
+botocore's Budgets model and keeps the action for DescribeBudgetActionsForBudget. Nor has
+it anomaly monitors: CreateAnomalyMonitor and CreateAnomalySubscription are answered by
+:mod:`examples.emulator.anomaly_monitors`, checked against botocore's ``ce`` model.
 """
 
 from __future__ import annotations
@@ -193,3 +196,41 @@ def _role_policy(mocks: EmulatorMocks, args: Args, site: Site):
         RoleName=i["role"], PolicyName=name, PolicyDocument=_json(i["policy"])
     )
     return f"{i['role']}:{name}", {}
+
+
+@handles("aws:costexplorer/anomalyMonitor:AnomalyMonitor")
+def _anomaly_monitor(mocks: EmulatorMocks, args: Args, site: Site):
+    """CreateAnomalyMonitor, answered by the emulator's stand-in (moto has no such API)."""
+    i = args.inputs
+    monitor = {"MonitorName": i["name"], "MonitorType": i["monitorType"]}
+    if i.get("monitorDimension"):
+        monitor["MonitorDimension"] = i["monitorDimension"]
+    arn = mocks.client("ce", site).create_anomaly_monitor(
+        AnomalyMonitor=monitor, ResourceTags=_tags(i)
+    )["MonitorArn"]
+    return arn, {"arn": arn}
+
+
+@handles("aws:costexplorer/anomalySubscription:AnomalySubscription")
+def _anomaly_subscription(mocks: EmulatorMocks, args: Args, site: Site):
+    """CreateAnomalySubscription, answered by the emulator's stand-in."""
+    i = args.inputs
+    subscription = {
+        "SubscriptionName": i["name"],
+        "MonitorArnList": list(i["monitorArnLists"]),
+        "Subscribers": [{"Type": s["type"], "Address": s["address"]} for s in i["subscribers"]],
+        "Frequency": i["frequency"],
+    }
+    dimension = (i.get("thresholdExpression") or {}).get("dimension")
+    if dimension:
+        subscription["ThresholdExpression"] = {
+            "Dimensions": {
+                "Key": dimension["key"],
+                "MatchOptions": list(dimension["matchOptions"]),
+                "Values": list(dimension["values"]),
+            }
+        }
+    arn = mocks.client("ce", site).create_anomaly_subscription(
+        AnomalySubscription=subscription, ResourceTags=_tags(i)
+    )["SubscriptionArn"]
+    return arn, {"arn": arn}

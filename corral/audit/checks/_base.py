@@ -101,9 +101,8 @@ def failed(
 def errored(
     check_id: str, account: str, region: str | None, resource: str, reason: str, role_name: str
 ) -> Finding:
-    """An ERROR finding: the check could not read what it needs."""
-    message = (
-        f"Check {check_id} could not complete because {reason}; grant the role {role_name} "
-        "(or the caller) the actions printed by `corral iam-policy` and run it again."
-    )
+    """An ERROR finding: the check could not read what it needs. ``reason`` is a
+    :class:`~corral.audit.failures.ReadError`'s text, which ends with the fix for its cause
+    (permission: grant ``role_name`` or the caller what ``corral iam-policy`` prints)."""
+    message = f"Check {check_id} could not complete because {reason.rstrip('.')}."
     return Finding(check_id, ERROR, account, region, resource, message)

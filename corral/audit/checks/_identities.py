@@ -21,7 +21,7 @@ from corral.audit.checks import _deployed, _spend
 from corral.audit.checks._base import CheckMetadata, VerifyContext, errored
 from corral.audit.checks._policy import canonical, describe_changes, equivalent
 from corral.audit.findings import Finding
-from corral.build import spend_breaker, spend_plan, spend_requests
+from corral.build import alerts, spend_breaker, spend_plan, spend_requests
 from corral.spec import keys as K
 from corral.spec.model import Spec
 
@@ -167,6 +167,9 @@ def expected_roles(ctx: VerifyContext, place: Place) -> dict[str, Expected]:
             spend_breaker.breaker_role_policy(spend, b, ref) for b in site.plan.breakers
         )
         roles[names["breaker_role"]] = Expected(spend_breaker.breaker_role_trust(a), policies)
+    for alert in (s for s in alerts.plan(ctx.spec) if s.key == site.plan.key):  # docs/alerts.md
+        for name, (trust, policy) in alerts.expected_roles(ctx.spec, alert, a).items():
+            roles[name] = Expected(trust, (policy,))
     return roles
 
 

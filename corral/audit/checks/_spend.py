@@ -35,6 +35,8 @@ ALARM_FIELDS = (
     "TreatMissingData",
     "ActionsEnabled",
 )
+# Target fields that change what a rule delivers; corral's program sets none of them.
+TARGET_REWRITES = ("Input", "InputPath", "InputTransformer")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,11 @@ class Site:
     spend: spend_spec.SpendSpec
     account: str
     read_as: str | None  # None: the caller's own credentials
+
+    def role_arn(self, role: str) -> str:
+        """The ARN of corral's service role ``role`` (``forward_role``, ``breaker_role``)."""
+        name = spend_plan.names(self.spend)[role]
+        return f"arn:{self.spend.partition}:iam::{self.account}:role{K.IAM_PATH}{name}"
 
     @property
     def topic_arn(self) -> str:
@@ -120,11 +127,11 @@ def rule_problems(ctx: VerifyContext, site: Site, region: str) -> list[tuple[str
     if region in site.plan.forward_regions:
         request, target = (
             spend_requests.forward_rule_request(spend),
-            spend_requests.bus_arn(spend, home, site.account),
+            (spend_requests.bus_arn(spend, home, site.account), site.role_arn("forward_role")),
         )
         effect = f"the spend alarms in {region} reach no one"
     elif region == home and site.plan.forward_regions:
-        request, target = spend_requests.deliver_rule_request(spend), site.topic_arn
+        request, target = spend_requests.deliver_rule_request(spend), (site.topic_arn, None)
         effect = "alarms forwarded from other regions reach no one"
     else:
         return []
@@ -141,9 +148,10 @@ def rule_problems(ctx: VerifyContext, site: Site, region: str) -> list[tuple[str
 
 
 def _rule_changes(
-    ctx: VerifyContext, site: Site, region: str, request: dict, target: str
+    ctx: VerifyContext, site: Site, region: str, request: dict, target: tuple[str, str | None]
 ) -> list[str] | None:
-    """How EventBridge rule ``request['Name']`` in ``region`` differs; None when missing."""
+    """How EventBridge rule ``request['Name']`` in ``region`` differs, its ``target``
+    (ARN, role ARN or None) included; None when the rule is missing."""
     name = request["Name"]
     listed = site.read(ctx, "events", "ListRules", region=region, NamePrefix=name)
     rule = next((r for r in listed.get("Rules", []) if r["Name"] == name), None)
@@ -155,8 +163,23 @@ def _rule_changes(
     if json.loads(rule.get("EventPattern") or "{}") != json.loads(request["EventPattern"]):
         changes.append("its event pattern no longer matches corral's spend alarms")
     targets = site.read(ctx, "events", "ListTargetsByRule", region=region, Rule=name)
-    if target not in {t["Arn"] for t in targets.get("Targets", [])}:
-        changes.append(f"it has no target {target}")
+    return changes + target_changes(targets.get("Targets", []), *target)
+
+
+def target_changes(targets: list[dict], arn: str, role: str | None) -> list[str]:
+    """How the rule's target ``arn`` differs from what the program wires: the role EventBridge
+    uses to deliver (the forwarder's, or none), and no rewriting of the event."""
+    found = next((t for t in targets if t.get("Arn") == arn), None)
+    if found is None:
+        return [f"it has no target {arn}"]
+    changes = []
+    if found.get("RoleArn") != role:
+        changes.append(f"its target {arn} uses role {found.get('RoleArn') or 'none'} instead of "
+                       f"{role or 'none'}")  # fmt: skip
+    rewrites = [key for key in TARGET_REWRITES if found.get(key)]
+    if rewrites:
+        changes.append(f"its target {arn} rewrites the event ({', '.join(rewrites)}), which "
+                       "corral does not set")  # fmt: skip
     return changes
 
 
@@ -258,6 +281,9 @@ def breaker_changes(want: Mapping[str, Any], have: Mapping[str, Any]) -> list[st
     ]
     if threshold(have) != threshold(want):
         changes.append(f"it acts at {threshold(have)} instead of {threshold(want)}")
+    role = want.get("ExecutionRoleArn")
+    if role and have.get("ExecutionRoleArn") != role:
+        changes.append(f"it runs as {have.get('ExecutionRoleArn')} instead of {role}")
     [(kind, planned)] = want["Definition"].items()
     deployed = have.get("Definition", {}).get(kind, {})
     ref = POLICY_REF[kind]

@@ -1,4 +1,5 @@
-"""The billing alarm and a vCPU alarm per region and class exist, each with a way to notify."""
+"""The billing alarm and every capacity alarm (EC2 On-Demand and Spot per class, Fargate, Lambda)
+per region exist, each with a way to notify."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from corral.spec import keys as K
 
 METADATA = CheckMetadata(
     id="alarms-present",
-    title="Billing and vCPU alarms exist in every region with their actions",
+    title="Billing and capacity alarms exist in every region with their actions",
     severity="high",
     risk="Leaked keys launch where nobody looks; a region without its vCPU alarm, or an alarm "
     "whose action reaches no one, lets capacity run for hours before billing shows it.",
@@ -51,7 +52,7 @@ def _alarm_problems(ctx: VerifyContext, site: _spend.Site, region: str) -> list:
     where = f"account {site.account} {region}"
     problems = []
     for alarm in (a for a in site.plan.alarms if a.region == region):
-        label, have = _spend.alarm_label(alarm), deployed.get(alarm.name)
+        label, have = alarm.label, deployed.get(alarm.name)
         if have is None:
             message = f"{label} {alarm.name} is missing in {where}; {_spend.REDEPLOY}."
             problems.append((f"alarm {alarm.name}", message))

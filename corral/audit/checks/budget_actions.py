@@ -48,7 +48,12 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
     for breaker in site.plan.breakers:
         b, resource = breaker.budget, f"budget action on {breaker.budget}"
         want = spend_breaker.breaker_request(
-            site.spend, breaker, account_id=a, role_arn="", policy_ref=ref, topic_arn=site.topic_arn
+            site.spend,
+            breaker,
+            account_id=a,
+            role_arn=site.role_arn("breaker_role"),
+            policy_ref=ref,
+            topic_arn=site.topic_arn,
         )
         actions = _spend.budget_actions(ctx, site, b)
         if not actions:

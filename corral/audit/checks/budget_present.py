@@ -1,10 +1,12 @@
-"""Each planned budget exists with its limit, every notification and every subscriber."""
+"""Each planned budget exists with its limit, every notification and every subscriber; and,
+when ``corral:anomalyDetection`` is on, the anomaly monitor with its subscription to the topic
+(:mod:`corral.audit.checks._anomaly`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from corral.audit.checks import _spend
+from corral.audit.checks import _anomaly, _spend
 from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
 from corral.audit.findings import Finding
 from corral.build import spend_plan, spend_requests
@@ -13,18 +15,20 @@ from corral.spec import spend as spend_spec
 
 METADATA = CheckMetadata(
     id="budget-present",
-    title="Budgets exist with their limit, notifications and subscribers",
+    title="Budgets (and the opt-in anomaly monitor) exist with their limits and subscribers",
     severity="high",
     risk="Without a budget notification nobody hears that spend is running away until the bill.",
-    remediation="Run `pulumi up` to recreate the budget, its notifications and subscribers.",
-    actions=("budgets:ViewBudget",),  # Describe{Budgets,NotificationsForBudget,Subscribers...}
+    remediation="Run `pulumi up` to recreate the budget, its notifications and subscribers, or "
+    "the anomaly monitor and its subscription.",
+    # budgets:ViewBudget: Describe{Budgets,NotificationsForBudget,SubscribersForNotification}
+    actions=("budgets:ViewBudget", *_anomaly.ACTIONS),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
 )
 
 
 def run(ctx: VerifyContext) -> Iterator[Finding]:
-    """One finding per budget, or one per problem found with it."""
+    """One finding per budget, or one per problem found with it; one for the anomaly monitor."""
     yield from _spend.per_site(ctx, METADATA, _judge)
 
 
@@ -50,7 +54,7 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
                 f"{len(budget.notifications)} thresholds."
             )
             found.append(passed(METADATA, a, None, resource, message))
-    return found
+    return found + _anomaly.findings(ctx, site, METADATA)
 
 
 def _problems(

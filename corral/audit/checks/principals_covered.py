@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from corral.audit.checks import _deployed, _identities
 from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
 from corral.audit.findings import Finding
-from corral.build import spend_plan
+from corral.build import alerts, spend_plan
 from corral.spec import keys as K
 
 METADATA = CheckMetadata(
@@ -40,7 +40,7 @@ def _corral_service_role(ctx: VerifyContext, role: dict) -> bool:
     identities-trusted compares its trust and policies with what corral deploys."""
     if role.get("Path") != K.IAM_PATH or role["RoleName"] not in spend_plan.service_roles(
         ctx.spec.spend
-    ):
+    ) | alerts.service_roles(ctx.spec):  # and the alerts' (docs/alerts.md)
         return False
     trusted = _identities.principals(role.get("AssumeRolePolicyDocument"))
     return bool(trusted) and all(kind == "Service" for kind, _ in trusted)

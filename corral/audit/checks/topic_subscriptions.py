@@ -1,10 +1,11 @@
-"""The alert topic exists with its topic policy and a subscription per configured address."""
+"""The alert topic exists with its topic policy and encryption, and a confirmed subscription
+per configured address with the attributes corral sets."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from corral.audit.checks import _spend
+from corral.audit.checks import _spend, _topic
 from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
 from corral.audit.checks._policy import describe_changes, equivalent
 from corral.audit.findings import Finding
@@ -13,13 +14,18 @@ from corral.spec import keys as K
 
 METADATA = CheckMetadata(
     id="topic-subscriptions",
-    title="The alert topic exists with its policy and subscriptions",
+    title="The alert topic exists with its policy, encryption and subscriptions",
     severity="high",
     risk="Alarms and budgets publish to the topic; without it, its policy or its subscribers "
     "every alert is dropped silently.",
     remediation="Run `pulumi up` to recreate the topic, its policy and subscriptions, and "
     "confirm each email subscription from the message AWS sends.",
-    actions=("sns:ListTopics", "sns:GetTopicAttributes", "sns:ListSubscriptionsByTopic"),
+    actions=(
+        "sns:ListTopics",
+        "sns:GetTopicAttributes",
+        "sns:ListSubscriptionsByTopic",
+        "sns:GetSubscriptionAttributes",
+    ),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
 )
@@ -50,6 +56,7 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
         changes = "; ".join(describe_changes(want, policy))
         problems.append(f"SNS topic {name} in {where} has a topic policy that differs from the "
                         f"spec: {changes}; {_spend.RESTORE}.")  # fmt: skip
+    problems += _topic.topic_problems(site, attributes.get("Attributes", {}))
     out = site.read(ctx, "sns", "ListSubscriptionsByTopic", region=home, TopicArn=arn)
     subscribed = {(s["Protocol"], s["Endpoint"]): s["SubscriptionArn"]
                   for s in out.get("Subscriptions", [])}  # fmt: skip
@@ -63,9 +70,11 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
             problems.append(f"The {protocol} subscription of {endpoint} to SNS topic {name} in "
                             f"{where} is pending confirmation, so it receives nothing; confirm "
                             f"it from the message AWS sent to {endpoint}.")  # fmt: skip
+    problems += _topic.subscription_problems(ctx, site, subscribed)
     if problems:
         return [failed(METADATA, site.account, home, resource, p) for p in problems]
     count = len(spend_requests.subscription_requests(site.spend, arn))
-    message = (f"SNS topic {name} in {where} has its topic policy and all {count} confirmed "
-               "subscriptions.")  # fmt: skip
+    message = (f"SNS topic {name} in {where} has its topic policy and encryption and all "
+               f"{count} confirmed subscriptions, each with the attributes corral "
+               "sets.")  # fmt: skip
     return [passed(METADATA, site.account, home, resource, message)]
