@@ -32,6 +32,8 @@ import botocore.validate
 from moto.ce.responses import CostExplorerResponse
 from moto.core.exceptions import JsonRESTError
 
+from examples.emulator.model_checks import enum_errors
+
 IMPACT_KEYS = ("ANOMALY_TOTAL_IMPACT_ABSOLUTE", "ANOMALY_TOTAL_IMPACT_PERCENTAGE")
 SNS_FREQUENCY = "IMMEDIATE"
 MAX_IMPACT = 10_000_000_000
@@ -47,25 +49,10 @@ def _model() -> Any:
     return botocore.session.get_session().get_service_model("ce")
 
 
-def _enum_errors(value: Any, shape: Any, path: str) -> list[str]:
-    """Values outside a string shape's enum (botocore's ParamValidator does not check them)."""
-    if shape.type_name == "structure" and isinstance(value, dict):
-        pairs = [
-            (v, shape.members[k], f"{path}.{k}") for k, v in value.items() if k in shape.members
-        ]
-    elif shape.type_name == "list" and isinstance(value, list):
-        pairs = [(v, shape.member, f"{path}[{i}]") for i, v in enumerate(value)]
-    elif shape.type_name == "string" and shape.enum and value not in shape.enum:
-        return [f"{path} {value!r} is not one of {', '.join(shape.enum)}"]
-    else:
-        return []
-    return [e for v, member, where in pairs for e in _enum_errors(v, member, where)]
-
-
 def _shape_errors(value: dict, shape: Any, path: str) -> list[str]:
     report = botocore.validate.ParamValidator().validate(value, shape)
     problems = [report.generate_report()] if report.has_errors() else []
-    return problems + _enum_errors(value, shape, path)
+    return problems + enum_errors(value, shape, path)
 
 
 def _store(response: CostExplorerResponse) -> dict[str, dict]:

@@ -22,6 +22,7 @@ import botocore.validate
 from botocore import xform_name
 
 from examples.emulator import anomaly_monitors, iam_boundaries
+from examples.emulator.model_checks import enum_errors
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -106,26 +107,11 @@ def _budgets_model() -> Any:
     return botocore.session.get_session().get_service_model("budgets")
 
 
-def _enum_errors(value: Any, shape: Any, path: str) -> list[str]:
-    """Values outside a string shape's enum (botocore's ParamValidator does not check them)."""
-    if shape.type_name == "structure" and isinstance(value, dict):
-        pairs = [
-            (v, shape.members[k], f"{path}.{k}") for k, v in value.items() if k in shape.members
-        ]
-    elif shape.type_name == "list" and isinstance(value, list):
-        pairs = [(v, shape.member, f"{path}[{i}]") for i, v in enumerate(value)]
-    elif shape.type_name == "string" and shape.enum and value not in shape.enum:
-        return [f"{path} {value!r} is not one of {', '.join(shape.enum)}"]
-    else:
-        return []
-    return [e for v, member, where in pairs for e in _enum_errors(v, member, where)]
-
-
 def _shape_errors(value: dict, shape: Any, path: str) -> str:
     """Every way ``value`` breaks ``shape`` (types, required members, lengths, enums)."""
     report = botocore.validate.ParamValidator().validate(value, shape)
     problems = [report.generate_report()] if report.has_errors() else []
-    return "\n".join(problems + _enum_errors(value, shape, path))
+    return "\n".join(problems + enum_errors(value, shape, path))
 
 
 class BudgetActions:
