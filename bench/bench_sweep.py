@@ -19,7 +19,13 @@ fresh child process so its CPU and peak memory are its own:
     the emulator's response time to a lone request, measured by replaying 40 requests
     one at a time) and reaches the emulator one latency later; from then on the emulator
     still has every member account-region to serve: 3 x (latency + lone response) +
-    latency + member account-regions x service time.
+    latency + member account-regions x service time;
+- who used the machine's CPU while each child lived (corral, the emulator, the proxy, every
+  other process), and the run against max(lower bound, CPU floor), the floor being corral's
+  CPU plus the emulator's and the proxy's over the cores: on a shared 2-core machine the
+  ratio moves with what else runs.
+
+``BENCH_PYSPY=DIR`` profiles each child with py-spy (``bench/support.py``: ``profiled``).
 
 Usage: .venv/bin/python bench/bench_sweep.py [--quick] [--accounts 10] [--latency-ms 80]
 """
@@ -27,7 +33,6 @@ Usage: .venv/bin/python bench/bench_sweep.py [--quick] [--accounts 10] [--latenc
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import resource
@@ -45,7 +50,7 @@ import boto3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from support import moto_server, wait_ready  # noqa: E402
+from support import moto_server, profiled, wait_ready  # noqa: E402
 
 from corral.audit.aws import Connection  # noqa: E402
 from corral.audit.sweep import DEFAULT_WORKERS, Progress, sweep  # noqa: E402
@@ -83,6 +88,41 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy() -> float:
+    """CPU seconds all processes on the machine have used so far (/proc/stat, not idle)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Shares:
+    """Who used the machine's CPU while one child ran: the child (start-up included), the
+    emulator, the proxy, and every other process (other work sharing the cores)."""
+
+    def __init__(self, emulator: subprocess.Popen, proxy_url: str) -> None:
+        self.pids = {"emulator": emulator.pid, "proxy": PROXIES.get(proxy_url)}
+        self.start = self.now()
+
+    def now(self) -> dict[str, float]:
+        got = {name: process_cpu(pid) for name, pid in self.pids.items() if pid}
+        return {**got, "child": children_cpu(), "machine": machine_busy(),
+                "wall": time.perf_counter()}  # fmt: skip
+
+    def end(self) -> dict[str, float]:
+        after = self.now()
+        used = {k: after[k] - self.start[k] for k in after}
+        used["others"] = used["machine"] - sum(used.get(k, 0.0) for k in [*self.pids, "child"])
+        return {f"share_{k}": v for k, v in used.items()}
+
+
+PROXIES: dict[str, int] = {}  # proxy URL -> its process id
+
+
 def start_proxy(upstream: str, latency: float) -> tuple[subprocess.Popen, str]:
     """bench/latency_proxy.py in its own process; stops by itself after 15 minutes."""
     script = Path(__file__).with_name("latency_proxy.py")
@@ -96,6 +136,7 @@ def start_proxy(upstream: str, latency: float) -> tuple[subprocess.Popen, str]:
         raise SystemExit("latency proxy did not start")
     url = f"http://127.0.0.1:{int(line.split()[-1])}"
     wait_ready(f"{url}{PROXY_CONTROL}count", proc, "latency proxy")
+    PROXIES[url] = proc.pid
     return proc, url
 
 
@@ -167,7 +208,7 @@ def baseline(url: str, regions_filter: set[str]) -> dict:
 def corral(url: str, stack: Path, workers: int, regions: list[str] | None) -> dict:
     spec = load_stack_file(stack)
     conn = Connection(region=spec.region, endpoint_url=url)
-    found = sweep(spec, conn, regions=regions, workers=workers, progress=Progress(io.StringIO()))
+    found = sweep(spec, conn, regions=regions, workers=workers, progress=Progress())
     return {
         "units": sum(1 for f in found if f.check == "vcpu-totals"),
         "outside": sum(1 for f in found if f.check == "instances-outside-regions"),
@@ -196,13 +237,15 @@ def child(args: argparse.Namespace) -> int:
 def measure(kind: str, url: str, stack: Path, args, emulator: subprocess.Popen, proxy: str):
     """Run one sweep in a child process; add requests and emulator CPU to its figures."""
     proxy_count(proxy, reset=True)
-    emu_cpu = process_cpu(emulator.pid)
+    emu_cpu, shares = process_cpu(emulator.pid), Shares(emulator, proxy)
     command = [sys.executable, __file__, "--child", kind, "--url", url, "--stack", str(stack)]
     command += ["--workers", str(args.workers)] + (["--quick"] if args.quick else [])
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    done = subprocess.run(profiled(command, f"sweep-{kind}"), capture_output=True, text=True,
+                          timeout=900, check=False)  # fmt: skip
     if done.returncode:
         raise SystemExit(f"{kind} sweep failed: {done.stderr.strip().splitlines()[-1:]}")
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = json.loads([x for x in done.stdout.splitlines() if x.startswith("{")][-1])
+    out.update(shares.end())
     out["emulator_cpu"] = process_cpu(emulator.pid) - emu_cpu
     out["requests"] = proxy_count(proxy)
     if kind == "corral":
@@ -300,10 +343,29 @@ def report(args: argparse.Namespace, base: dict, runs: list[dict]) -> None:
         f"for reference, CPU on 2 cores: (corral {run['cpu']:.2f} + emulator "
         f"{run['emulator_cpu']:.2f}) / 2 = {cpu_floor:.2f} s; proxy not counted"
     )
+    print_shares(run, bound)
     spread = statistics.pstdev(r["wall"] for r in runs)
     print(
         f"speed-up vs sequential: {base['wall'] / run['wall']:.1f}x; vs lower bound: "
         f"{run['wall'] / bound:.2f}x; stdev of corral runs {spread:.2f} s"
+    )
+
+
+def print_shares(run: dict, bound: float) -> None:
+    """The machine's CPU while the median run's process lived, and the run against the floor
+    that corral, the emulator and the proxy set together on the machine's cores."""
+    cores = os.cpu_count() or 1
+    ours = run["share_child"] + run["share_emulator"] + run.get("share_proxy", 0.0)
+    print(
+        f"machine CPU while that process lived ({run['share_wall']:.2f} s, start-up included): "
+        f"{run['share_machine']:.2f} s on {cores} cores = corral's process "
+        f"{run['share_child']:.2f} + emulator {run['share_emulator']:.2f} + proxy "
+        f"{run.get('share_proxy', 0.0):.2f} + other processes {run['share_others']:.2f}"
+    )
+    floor = (ours - (run["share_child"] - run["cpu"])) / cores
+    print(
+        f"CPU floor of the run (corral {run['cpu']:.2f} + emulator + proxy, on {cores} cores): "
+        f"{floor:.2f} s; vs max(lower bound, CPU floor): {run['wall'] / max(bound, floor):.2f}x"
     )
 
 

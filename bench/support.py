@@ -70,3 +70,19 @@ def best_of(repeats: int, work: Callable[[], object]) -> float:
         work()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def profiled(command: list[str], label: str) -> list[str]:
+    """``command`` under ``py-spy record`` when ``BENCH_PYSPY`` names a directory: samples of
+    whichever thread holds the GIL (Python CPU), collapsed stacks in ``<dir>/<label>-<n>.txt``
+    (``pip install py-spy``). Sampling from outside costs the measured process little, but it
+    takes CPU on the shared cores: a profiled run's figures find costs, they are no ratio."""
+    folder = os.environ.get("BENCH_PYSPY")
+    if not folder:
+        return command
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    n = len(list(Path(folder).glob(f"{label}-*.txt")))
+    out = str(Path(folder) / f"{label}-{n}.txt")
+    spy_options = ["--format", "raw", "--rate", "250", "--gil", "--output", out]
+    return [spy, "record", *spy_options, "--", *command]

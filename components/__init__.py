@@ -17,6 +17,9 @@ ORGANIZATION_GUARDRAILS = "corral:index:OrganizationGuardrails"
 ACCOUNT_GUARDRAILS = "corral:index:AccountGuardrails"
 SPEND_GUARDRAILS = "corral:index:SpendGuardrails"
 ALERT_GUARDRAILS = "corral:index:AlertGuardrails"
+FAST_BREAKER = "corral:index:FastBreaker"  # circuitBreaker.trigger: alarm (components.breaker)
+SPEND_RELAY = "corral:index:SpendRelay"  # trigger: alarm, organization members (components.breaker)
+STACKSET_DETECTION = "corral:index:StackSetDetection"  # member detection (components.stackset)
 
 # Document kinds produced by corral.build.plan, and the policy type they become.
 SCP_KIND = K.SCP_KIND

@@ -16,8 +16,10 @@ from components.account import AccountGuardrails, AccountGuardrailsArgs
 from components.alerts import AlertGuardrails, AlertGuardrailsArgs
 from components.organization import OrganizationGuardrails, OrganizationGuardrailsArgs
 from components.spend import SpendGuardrails, SpendGuardrailsArgs
+from components.stackset import StackSetDetection, StackSetDetectionArgs
 from corral.build.manifest import build_manifest
 from corral.build.plan import BuildError, build_plan
+from corral.build.stackset import stackset_plan
 from corral.spec import keys as K
 from corral.spec.load import from_config
 from corral.spec.readers import SpecError
@@ -67,6 +69,9 @@ def deploy(config: Mapping[str, Any]) -> pulumi.Output[dict]:
     if spec.spend is None or not spec.spend.enabled:
         return ids.apply(lambda deployed: build_manifest(spec, plan, deployed))
     spend = SpendGuardrails(f"{spec.name_prefix}-spend", SpendGuardrailsArgs(spec.spend))
+    members = stackset_plan(spec)  # organization mode: every account below a root or OU target
+    if members is not None:
+        StackSetDetection(f"{spec.name_prefix}-members", StackSetDetectionArgs(members))
     if spec.alerts is not None and spec.alerts.any:  # attempt, tamper, GuardDuty: docs/alerts.md
         after = pulumi.ResourceOptions(depends_on=[spend])
         AlertGuardrails(f"{spec.name_prefix}-alerts", AlertGuardrailsArgs(spec, plan), after)

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import SERVICE_CONTROL_POLICY, SPEND_GUARDRAILS, collect, managed_tags
+from components.breaker import FastBreaker, FastBreakerArgs, SpendRelay, SpendRelayArgs
 from corral.build import spend_breaker, spend_plan, spend_requests
 from corral.spec import keys as K
 from corral.spec import spend as spend_spec
@@ -108,8 +109,14 @@ class SpendGuardrails(pulumi.ComponentResource):
             self._alarm(ctx, alarm)
         if site.forward_regions:
             self._forwarding(ctx)
-        if site.breakers:
+        if site.account_id is None:
+            self._management = ctx.account  # the deploying account: where relays deliver
+        if site.breakers or site.trip:
             self._breakers(ctx)
+        if site.relay:  # trigger: alarm, organization: member alarm events to the management
+            relay = SpendRelayArgs(self._spend_spec, providers, site.home, ctx.account,
+                                   self._management)  # fmt: skip
+            SpendRelay(self._rn(ctx, "relay"), relay, pulumi.ResourceOptions(parent=self))
         if site.anomaly:
             self._anomaly(ctx, site.anomaly)
 
@@ -284,7 +291,7 @@ class SpendGuardrails(pulumi.ComponentResource):
         names = spend_plan.names(self._spend_spec)
         content = spend_breaker.deny_launch_policy(self._spend_spec)
         description = "corral circuit breaker: denies new EC2 capacity; applied by a budget action."
-        if ctx.plan.breakers[0].kind == "scp":
+        if self._spend_spec.mode == K.ORGANIZATION:
             deny = aws.organizations.Policy(
                 self._rn(ctx, "breaker-policy"),
                 name=names["breaker_policy"],
@@ -306,6 +313,12 @@ class SpendGuardrails(pulumi.ComponentResource):
                 opts=self._opts(ctx.home),
             )
             reference = deny.arn
+        if ctx.plan.trip:  # trigger: alarm, beside the budget action
+            args = FastBreakerArgs(self._spend_spec, ctx.home, ctx.account, ctx.topic.arn,
+                                   reference, deny.arn)  # fmt: skip
+            FastBreaker(self._rn(ctx, "fast-breaker"), args, pulumi.ResourceOptions(parent=self))
+        if not ctx.plan.breakers:  # organization, trigger: alarm, no account target
+            return
         role = aws.iam.Role(
             self._rn(ctx, "breaker-role"),
             name=names["breaker_role"],

@@ -160,6 +160,7 @@ def test_organization_sites_get_rules_and_only_the_admin_gets_guardduty() -> Non
     config["corral:targets"].append({"id": member, "name": "dev", "guardrails": ["regions"]})
     config["corral:notifications"] = {"emails": ["ops@example.com"]}
     config["corral:exemptPrincipals"].append("arn:aws:iam::*:role/OrganizationAccountAccessRole")
+    config["corral:exemptPrincipals"].append("arn:aws:iam::*:role/stacksets-exec-*")
     config["corral:guardDuty"] = {"adminAccount": member}
     sites = {s.key: s for s in alerts.plan(from_config(config))}
     assert set(sites) == {"management", member}

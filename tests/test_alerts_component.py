@@ -119,6 +119,7 @@ def test_organization_mode_delegates_guardduty_and_auto_enables_members(
     config = yaml.safe_load((ROOT / "Pulumi.example.yaml").read_text())["config"]
     config["corral:notifications"] = {"emails": ["ops@example.com"]}
     config["corral:exemptPrincipals"].append("arn:aws:iam::*:role/OrganizationAccountAccessRole")
+    config["corral:exemptPrincipals"].append("arn:aws:iam::*:role/stacksets-exec-*")
     run(config, deploy)
     spec = from_config(config)
     allowed = sorted(spec.allowed_regions)

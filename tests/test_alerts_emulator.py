@@ -139,7 +139,9 @@ def test_a_tamper_event_reaches_the_inbox(world: dict) -> None:
     assert message.startswith("corral alert: someone changed, or tried to change, what guards")
     assert f"Who: arn:aws:iam::{account}:user/{LEAKED_USER}\n" in message
     assert "What: DeleteRule (events.amazonaws.com)\n" in message
-    assert "run `corral verify` to see what changed and `pulumi up` to restore it" in message
+    assert (
+        "run `corral verify` to see what changed and `pulumi up --refresh` to restore it" in message
+    )
 
 
 def test_a_guardduty_finding_reaches_the_inbox_and_a_low_one_does_not(world: dict) -> None:

@@ -280,7 +280,7 @@ def test_boundary_probes_need_a_boundary_and_catch_a_changed_one():
     )
     assert failed["bounded-capacity-compute-lightsail"].startswith(
         "The call lightsail:CreateInstances on * by "
-        "arn:aws:iam::111122223333:role/corral-probe-bounded, created under corral's "
+        "a new role in account 111122223333, created under corral's "
         "permissions boundary (capacity-compute-lightsail), is denied on * by statement Compute "
         "of policy b, though it is listed as open because CorralDenyComputeServices did not "
         "fit"

@@ -114,9 +114,11 @@ def test_member_sites_need_the_member_role_exempt():
         "deny it; add arn:aws:iam::*:role/OrganizationAccountAccessRole (its trust stays with "
         "the management account, and corral denies changing it)."
     )
+    stacksets = "arn:aws:iam::*:role/stacksets-exec-*"  # the root target's StackSet needs it
     exempt = [*BASE["corral:exemptPrincipals"], "arn:aws:iam::*:role/OrganizationAccountAccessRole"]
-    assert from_config({**config, "corral:exemptPrincipals": exempt}).spend.enabled
+    assert from_config({**config, "corral:exemptPrincipals": [*exempt, stacksets]}).spend.enabled
     off = {**config, "corral:protections": {"principals": False}}
+    off["corral:exemptPrincipals"] = [*BASE["corral:exemptPrincipals"], stacksets]
     assert from_config(off).spend.enabled
 
 

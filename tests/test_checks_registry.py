@@ -46,6 +46,7 @@ TESTS = Path(__file__).parent
 IMPLICIT = {"sts:GetCallerIdentity", "sts:AssumeRole"}  # the connection's own calls
 # Organization mode: budgets in the management account, a circuit breaker per account target.
 ORG_SPEND = SPEND.replace("limit: 200\n", "limit: 200\n    deployment: management\n") + BREAKER
+ORG_SPEND += "    trigger: alarm\n"  # breaker-trigger reads in organization mode too
 
 
 def test_ids_match_modules() -> None:
@@ -106,7 +107,8 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict]:
         org_spec = load(org_stack(tmp_path, org, ORG_SPEND, accounts=[org.dev]))
         deploy_org(org_spec)
         make_account_principals()
-        acct_spec = load(account_stack(tmp_path, extra=SPEND + BREAKER))
+        fast = BREAKER + "    trigger: alarm\n"  # the fast breaker's check reads too
+        acct_spec = load(account_stack(tmp_path, extra=SPEND + fast))
         deploy_account(acct_spec)
         spent = deploy_spend(acct_spec, regions=["us-east-1", "eu-west-1"])
         deploy_breakers(acct_spec, spent["topic"])
@@ -143,3 +145,31 @@ def test_every_call_a_check_makes_is_declared(world: dict) -> None:
                 buf.write(f"{check.id} ({mode}) calls undeclared {sorted(undeclared)}\n")
             assert made, f"{check.id} ({mode}) made no call at all"
     assert buf.getvalue() == ""
+
+
+def test_drift_fixes_say_pulumi_up_refresh() -> None:
+    """Pulumi compares the program with its state, not with the account: a resource deleted
+    or changed outside Pulumi stays so after a plain `pulumi up`. Every fix a check names
+    for drift is therefore `pulumi up --refresh`; only a spec change (principals-covered:
+    "add it to corral:principals and run `pulumi up`") needs no refresh."""
+    root = Path(checks.__file__).parent
+    sources = [*root.glob("*.py"), root.parent.parent / "evaluate" / "judge.py"]
+    plain = []
+    for path in sources:
+        if path.name == "principals_covered.py":
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and id(node) not in docstrings and "`pulumi up`" in node.value):  # fmt: skip
+                plain.append(f"{path.name}:{node.lineno}: {node.value[:70]}")
+    assert plain == []
+    remediations = {c.id: c.metadata.remediation for c in checks.REGISTRY}
+    assert "`pulumi up --refresh`" in remediations["alarms-present"]

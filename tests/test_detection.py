@@ -166,6 +166,7 @@ def test_without_the_principal_protections_the_service_roles_get_their_own_state
 def test_organization_targets_carrying_protection_get_it_within_the_scp_limit(tmp_path):
     document = yaml.safe_load((ROOT / "Pulumi.example.yaml").read_text("utf-8"))
     document["config"]["corral:notifications"] = {"emails": ["ops@example.com"]}
+    document["config"]["corral:exemptPrincipals"].append("arn:aws:iam::*:role/stacksets-exec-*")
     path = tmp_path / "Pulumi.org.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     spec = load_stack_file(path)
@@ -273,3 +274,50 @@ def test_explain_denies_silencing_naming_the_statement_and_allows_the_rest(
     assert exempt["decision"] == ALLOW
     bounded = explain(capsys, "--under-boundary", "--action", action, "--resource", mine)
     assert (bounded["decision"], bounded["reasons"][0]["sid"]) == (DENY, sid)
+
+
+def _probed_with(tmp_path: Path, changes: dict) -> dict:
+    document = yaml.safe_load(SPEND_STACK.read_text("utf-8"))
+    document["config"].update(changes)
+    path = tmp_path / "Pulumi.probed.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return {r.probe.id: r for r in run_probes(load_stack_file(path))}
+
+
+def test_the_fast_breakers_state_machine_is_probed_and_held(tmp_path):
+    """With trigger: alarm, rewriting or deleting corral's state machine is denied to the
+    key holder (CorralProtectDetection), another state machine is not; without it, no
+    probe claims anything about a machine that is not deployed."""
+    breaker = yaml.safe_load(SPEND_STACK.read_text("utf-8"))["config"]["corral:circuitBreaker"]
+    fast = _probed_with(tmp_path, {"corral:circuitBreaker": {**breaker, "trigger": "alarm"}})
+    for action in ("updatestatemachine", "deletestatemachine"):
+        mine, other = fast[f"detection-states-{action}"], fast[f"detection-other-states-{action}"]
+        assert (mine.probe.expected, mine.passed, mine.decision.decision) == (
+            EXPECT_DENY, True, DENY
+        )  # fmt: skip
+        assert [r.sid for r in mine.decision.reasons if r.effect == "Deny"] == [D.SID_DETECTION]
+        assert mine.probe.request.resource == (
+            f"arn:aws:states:eu-west-1:{A}:stateMachine:corral-circuit-breaker"
+        )
+        assert (other.probe.expected, other.passed) == (EXPECT_NOT_DENIED, True)
+    slow = _probed_with(tmp_path, {})
+    assert not any("states" in pid for pid in slow)
+
+
+def test_a_members_stackset_stack_is_probed_and_held(tmp_path):
+    """Below a root or OU that corral's StackSet reaches, updating or deleting the account's
+    spend-detection stack is denied by the SCP; another stack is not."""
+    document = yaml.safe_load((ROOT / "Pulumi.example.yaml").read_text("utf-8"))
+    document["config"]["corral:notifications"] = {"emails": ["ops@example.com"]}
+    document["config"]["corral:exemptPrincipals"].append("arn:aws:iam::*:role/stacksets-exec-*")
+    path = tmp_path / "Pulumi.org.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    probed = {r.probe.id: r for r in run_probes(load_stack_file(path), target="workloads")}
+    for action in ("updatestack", "deletestack"):
+        mine = probed[f"detection-cloudformation-{action}"]
+        other = probed[f"detection-other-cloudformation-{action}"]
+        assert (mine.probe.expected, mine.passed, mine.decision.decision) == (
+            EXPECT_DENY, True, DENY
+        )  # fmt: skip
+        assert "stack/StackSet-corral-spend-detection-" in mine.probe.request.resource
+        assert (other.probe.expected, other.passed) == (EXPECT_NOT_DENIED, True)

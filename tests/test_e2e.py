@@ -86,12 +86,14 @@ def test_account_red_then_green(session, url, tmp_path):
     raised, gone = tamper_with_the_breaker(session, url, account, "corral-monthly", stack, tmp_path)
     assert raised == [
         f"The circuit-breaker action on budget corral-monthly in account {account} differs from "
-        "the spec: it acts at 400% of the budget instead of 120% of the budget; run `pulumi up` "
+        "the spec: it acts at 400% of the budget instead of 120% of the budget; run `pulumi up "
+        "--refresh` "
         "to restore it."
     ]
     assert gone == [
         f"Budget corral-monthly in account {account} has no circuit-breaker action, so nothing "
-        "stops new EC2 capacity when actual spend passes 120% of the budget; run `pulumi up` to "
+        "stops new EC2 capacity when actual spend passes 120% of the budget; run `pulumi up "
+        "--refresh` to "
         "recreate it."
     ]
 
@@ -124,6 +126,8 @@ def breaker_stack(org) -> dict:
     config["corral:circuitBreaker"] = {"enabled": True, "threshold": 150}
     # pulumi up reaches member account dev through this role; protection would deny it otherwise.
     config["corral:exemptPrincipals"].append("arn:aws:iam::*:role/OrganizationAccountAccessRole")
+    # corral's StackSet reaches the accounts below the root and OUs through StackSets' role.
+    config["corral:exemptPrincipals"].append("arn:aws:iam::*:role/stacksets-exec-*")
     return config
 
 
@@ -147,7 +151,7 @@ def test_organization_circuit_breaker_verified_then_tampered(session, url, tmp_p
     assert raised == [
         f"The circuit-breaker action on budget {budget} in account {org.management} differs "
         "from the spec: it acts at 400% of the budget instead of 150% of the budget; run "
-        "`pulumi up` to restore it."
+        "`pulumi up --refresh` to restore it."
     ]
     assert gone[0].startswith(f"Budget {budget} in account {org.management} has no circuit-")
 

@@ -8,8 +8,10 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+import corral
 from corral.audit import findings as F
 from corral.cli import errors as E
+from corral.spec.locate import key_lines
 
 SAMPLE = [
     F.Finding(
@@ -101,29 +103,46 @@ def test_table_groups_by_account_and_draws_the_org_tree() -> None:
     assert text.endswith("2 passed, 1 failed, 1 could not be checked.\n")
 
 
-def test_sarif_2_1_0() -> None:
-    log = json.loads(
-        F.to_sarif(
-            SAMPLE,
-            {
-                "vcpu-totals": {
-                    "title": "vCPUs",
-                    "severity": "low",
-                    "risk": "r",
-                    "remediation": "fix",
-                }
-            },
-        )
+def test_sarif_2_1_0(tmp_path: Path) -> None:
+    stack = tmp_path / "Pulumi.dev.yaml"
+    stack.write_text(
+        "config:\n  corral:mode: organization\n  corral:instances:\n    maxVcpus: 16\n"
+        "  corral:targets:\n    - id: r-ab12\n      name: root\n"
     )
+    rules = {
+        "vcpu-totals": {
+            "title": "vCPUs",
+            "severity": "low",
+            "risk": "r",
+            "remediation": "fix",
+            "spec_keys": ("instances",),
+        },
+        "account-reachable": {"title": "Reach", "severity": "high", "spec_keys": ("targets",)},
+    }
+    log = json.loads(F.to_sarif(SAMPLE, rules, key_lines(stack), "verify"))
     assert log["version"] == "2.1.0"
     run = log["runs"][0]
-    rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
-    assert rules == sorted(rules) and "vcpu-totals" in rules
-    fail = next(r for r in run["results"] if r["kind"] == "fail")
-    assert fail["level"] == "error"
-    assert rules[fail["ruleIndex"]] == "vcpu-totals"
+    driver = run["tool"]["driver"]
+    assert (driver["name"], driver["version"]) == ("corral", corral.__version__)
+    rules_seen = [r["id"] for r in driver["rules"]]
+    assert rules_seen == sorted(rules_seen) and "vcpu-totals" in rules_seen
+    vcpus = driver["rules"][rules_seen.index("vcpu-totals")]
+    assert vcpus["name"] == "VcpuTotals" and vcpus["help"]["text"] == "r Fix: fix"
+    assert vcpus["defaultConfiguration"] == {"level": "note"}
+    # The two PASS findings are left out: one FAIL (error) and one ERROR (warning) remain.
+    assert [(r["ruleId"], r["level"]) for r in run["results"]] == [
+        ("vcpu-totals", "error"),
+        ("account-reachable", "warning"),
+    ]
+    fail, error = run["results"]
+    assert rules_seen[fail["ruleIndex"]] == "vcpu-totals"
     loc = fail["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
     assert loc == "222222222222/us-east-1/region us-east-1"
+    # FAIL: the instances key (line 3); ERROR of a targets check in an account the targets
+    # do not list: the corral:targets key (line 5).
+    lines = [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in (fail, error)]
+    assert lines == [3, 5]
+    assert fail["partialFingerprints"] != error["partialFingerprints"]
 
 
 def test_junit() -> None:

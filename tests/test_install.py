@@ -72,3 +72,19 @@ def test_the_parser_loads_no_botocore_and_no_spec() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout  # fmt: skip
     assert out == "[]\n"
+
+
+def test_the_pulumi_venv_gets_corral_itself_and_pinned_dependencies() -> None:
+    """`pulumi install` builds ./venv from requirements.txt: corral must be in it (so the
+    program's `venv/bin/corral` exists and matches), and everything else pinned as in CI."""
+    lines = [
+        line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+    ]
+    entries = [line for line in lines if line]
+    assert entries[0] == "-e ."
+    pins = _pins(ROOT / "constraints.txt")
+    for entry in entries[1:]:
+        name, sep, version = entry.partition("==")
+        assert sep, f"{entry} is not pinned"
+        assert pins[name.lower().replace("_", "-")] == version, entry
+    assert PYPROJECT["project"]["name"] == "corral"

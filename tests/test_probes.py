@@ -217,7 +217,7 @@ def test_an_extra_allowed_region_is_caught():
         "ec2:RunInstances on arn:aws:ec2:us-west-2:111122223333:instance/* slipped through, "
         "though the regions guardrail must deny it. Statement #0 of SCP 'FullAWSAccess' on "
         "'r-a1b2' allows ec2:RunInstances on arn:aws:ec2:us-west-2:111122223333:instance/* at "
-        "level 0. Deploy the documents the spec builds (`corral render`) so a statement "
+        "level 0. Deploy the documents the spec builds with `pulumi up --refresh` so a statement "
         "denies it."
     )
 
@@ -255,9 +255,9 @@ def test_a_level_without_full_aws_access_is_reported_as_implicit_deny():
     failed = failures(results)
     assert failed["global-iam-createrole-us-east-1"] == (
         "The global-service call iam:CreateRole (signed for us-east-1) is implicitly denied on "
-        "arn:aws:iam::111122223333:role/corral-probe-new, but the spec permits it. No SCP "
+        "arn:aws:iam::111122223333:role/<new-name>, but the spec permits it. No SCP "
         "attached at level 1 (ou-a1b2-workload1) allows iam:CreateRole on "
-        "arn:aws:iam::111122223333:role/corral-probe-new; attach FullAWSAccess or an SCP that "
+        "arn:aws:iam::111122223333:role/<new-name>; attach FullAWSAccess or an SCP that "
         "allows it there."
     )
     assert all(r.passed for r in results if r.probe.expected == EXPECT_DENY)
@@ -394,10 +394,11 @@ def test_detach_probe_names_the_corral_policy_and_removing_protection_is_caught(
     failed = failures(run_probes(spec, identity_policies=policies))
     assert set(failed) == {"protect-iam-detachrolepolicy"}
     assert failed["protect-iam-detachrolepolicy"].startswith(
-        "The call iam:DetachRolePolicy on arn:aws:iam::111122223333:role/corral-probe-role by an "
+        "The call iam:DetachRolePolicy on arn:aws:iam::111122223333:role/<any-role> by an "
         "ordinary principal is not denied: iam:DetachRolePolicy on "
-        "arn:aws:iam::111122223333:role/corral-probe-role slipped through, though the protection "
-        "guardrail must deny it. Statement #0 of identity policy 'principal-own-permissions'"
+        "arn:aws:iam::111122223333:role/<any-role> slipped through, though the protection "
+        "guardrail must deny it. Statement #0 of identity policy 'principal-own-permissions' "
+        "on the guarded principals (user dev, role AdminRole) allows"
     )
 
 

@@ -78,9 +78,27 @@ def test_unknown_top_level_key_is_rejected_with_suggestion():
 
 def test_spend_detection_is_off_until_a_spend_key_is_set():
     assert spec_with().spend.enabled is False
-    spec = spec_with(notifications={"emails": ["ops@example.com"]})
+    exempt = [*BASE["corral:exemptPrincipals"], "arn:aws:iam::*:role/stacksets-exec-*"]
+    spec = spec_with(notifications={"emails": ["ops@example.com"]}, exemptPrincipals=exempt)
     assert spec.spend.enabled is True
     assert spec.spend.emails == ("ops@example.com",)
+
+
+def test_stackset_members_need_the_stacksets_role_exempt():
+    """Spend detection below a root or OU target is created by StackSets' own role in each
+    member: refused unless that role is exempt; no StackSet (account targets only, or account
+    mode) needs nothing."""
+    on = {"notifications": {"emails": ["ops@example.com"]}}
+    message = error_of(**on)
+    assert message.startswith("corral:exemptPrincipals: does not exempt the role CloudFormation ")
+    assert message.endswith(
+        "add arn:aws:iam::*:role/stacksets-exec-* (it trusts only the management account's "
+        "StackSets role, and corral denies creating or changing an exempt role)."
+    )
+    accounts_only = [{"id": "111122223333"}]
+    exempt = [*BASE["corral:exemptPrincipals"], "arn:aws:iam::*:role/OrganizationAccountAccessRole"]
+    assert spec_with(**on, targets=accounts_only, exemptPrincipals=exempt).spend.enabled
+    assert spec_with(**on, exemptPrincipals=["arn:aws:iam::*:role/stacksets-exec-*"]).spend.enabled
 
 
 def test_spend_errors_name_the_key():
@@ -300,6 +318,9 @@ def test_example_spend_section_is_valid_once_uncommented():
     with pytest.raises(SpecError, match="does not exempt OrganizationAccountAccessRole"):
         from_config(config)
     config["corral:exemptPrincipals"].append("arn:aws:iam::*:role/OrganizationAccountAccessRole")
+    with pytest.raises(SpecError, match="does not exempt the role CloudFormation StackSets"):
+        from_config(config)
+    config["corral:exemptPrincipals"].append("arn:aws:iam::*:role/stacksets-exec-*")
     spec = from_config(config)
     assert spec.spend.enabled
     assert spec.spend.emails == ("cloud-alerts@example.com",)

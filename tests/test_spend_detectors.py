@@ -118,7 +118,8 @@ def test_the_stack_config_reaches_the_defaults():
         "corral:mode": "organization",
         "corral:allowedRegions": ["us-east-1"],
         "corral:exemptPrincipals": [
-            "arn:aws:iam::*:role/bg", "arn:aws:iam::*:role/OrganizationAccountAccessRole"
+            "arn:aws:iam::*:role/bg", "arn:aws:iam::*:role/OrganizationAccountAccessRole",
+            "arn:aws:iam::*:role/stacksets-exec-*",
         ],
         "corral:instances": {"allow": ["t3.*"]},
         "corral:compute": {"allow": ["ecs", "lambda"]},

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from botocore.awsrequest import AWSResponse
 from test_verify_support import (
     INCIDENT,
@@ -22,14 +22,16 @@ from test_verify_support import (
 
 from corral.audit import findings as F
 from corral.audit.aws import Connection
-from corral.audit.sweep import Progress, services, sweep
+from corral.audit.progress import Progress
+from corral.audit.sweep import services, sweep
+from corral.audit.verify import SelectionError
 from corral.cli import errors as E
 
 REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1"]
 
 
 def quiet() -> Progress:
-    return Progress(io.StringIO())
+    return Progress()
 
 
 def by(found: list[F.Finding], check: str, status: str | None = None) -> list[F.Finding]:
@@ -182,19 +184,26 @@ def test_shards_merge_to_the_single_run_report(aws: None, tmp_path: Path) -> Non
     assert F.to_sarif(merged, {}) == F.to_sarif(whole, {})
 
 
-def test_progress_bar_only_on_a_terminal() -> None:
-    class Tty(io.StringIO):
-        def isatty(self) -> bool:
-            return True
+def test_progress_counts_every_unit_and_is_closed(aws: None, tmp_path: Path) -> None:
+    """The caller's progress learns every unit (account and region) and sees each finish;
+    it is closed at the end, also when the run fails."""
 
-    plain, tty = io.StringIO(), Tty()
-    for stream in (plain, tty):
-        bar = Progress(stream)
-        bar.add(2)
-        bar.tick()
-        bar.close()
-    assert plain.getvalue() == ""
-    assert "sweeping [###############...............] 1/2 units" in tty.getvalue()
+    class Counted(Progress):
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    spec = load(account_stack(tmp_path))
+    progress = Counted()
+    sweep(spec, Connection(region=spec.region), regions=["us-east-1", "eu-west-1"],
+          progress=progress)  # fmt: skip
+    assert progress.total == progress.done > 2
+    assert progress.closed == 1
+    failing = Counted()
+    with pytest.raises(SelectionError):
+        sweep(spec, Connection(region=spec.region), accounts=["999999999999"], progress=failing)
+    assert failing.closed == 1
 
 
 def test_instance_types_not_allowed_in_an_allowed_region(aws: None, tmp_path: Path) -> None:

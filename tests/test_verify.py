@@ -75,7 +75,7 @@ def test_guardrail_attached_fails_when_detached_from_one_ou(org_case) -> None:
     [detached] = failures(found, "guardrail-attached")
     assert detached.message == (
         f"corral-workloads is not attached to OU workloads ({org.workloads}), so its "
-        "guardrails do not apply there; attach it again with `pulumi up`."
+        "guardrails do not apply there; attach it again with `pulumi up --refresh`."
     )
     [unreached] = failures(found, "guardrail-reaches-accounts")
     assert unreached.account == org.dev
@@ -98,7 +98,7 @@ def test_guardrail_reaches_accounts_fails_for_an_account_moved_out(org_case) -> 
     assert moved.message == (
         f"Account {org.test} runs without part of its guardrails: no instances guardrail "
         "reaches it (the spec applies one at ou sandbox, ou workloads); attach them again with "
-        "`pulumi up`, or move the account under a guarded target."
+        "`pulumi up --refresh`, or move the account under a guarded target."
     )
 
 
@@ -113,7 +113,8 @@ def test_guardrail_document_content_reports_one_more_region(org_case) -> None:
     pid = org.policy_ids["corral-root"]
     assert changed.message == (
         f"corral-root ({pid}) differs from what the spec builds: statement "
-        "CorralDenyOutsideAllowedRegions allows one more region eu-north-1; run `pulumi up` "
+        "CorralDenyOutsideAllowedRegions allows one more region eu-north-1; run `pulumi up "
+        "--refresh` "
         "to restore it."
     )
 
@@ -159,7 +160,7 @@ def test_guardrail_document_present_fails_when_deleted(org_case) -> None:
     assert len(failures(found, "guardrail-attached")) == 2
     assert missing.message == (
         "The SCP corral-workloads (instances) is not deployed, so its guardrails deny nothing; "
-        "run `pulumi up` for this stack."
+        "run `pulumi up --refresh` for this stack."
     )
 
 
@@ -351,7 +352,7 @@ def test_guardrail_attached_account_mode_detached_user(account_case) -> None:
     [detached] = failures(found, "guardrail-attached")
     assert detached.message == (
         "corral-guardrails is not attached to user ci-deployer, so its guardrails do not apply "
-        "there; attach it again with `pulumi up`."
+        "there; attach it again with `pulumi up --refresh`."
     )
     assert {f.resource for f in failures(found, "principals-covered")} == {"user ci-deployer"}
 
@@ -366,3 +367,27 @@ def test_guardrail_document_content_account_mode_region_added(account_case, tmp_
     )
     [changed] = failures(run(spec), "guardrail-document-content")
     assert "allows one more region eu-north-1" in changed.message
+
+
+def test_progress_counts_every_check_and_is_closed(account_case) -> None:
+    """verify tells the caller's progress how many checks run and when each finishes; the
+    command line draws it on a terminal (corral.cli.progress), --quiet turns it off."""
+    from corral.audit import checks
+    from corral.audit.checks._base import VERIFY
+    from corral.audit.progress import Progress
+    from corral.cli.main import build_parser
+
+    class Counted(Progress):
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    spec, _ = account_case
+    progress = Counted()
+    verify(spec, Connection(region=spec.region), progress=progress)
+    expected = len(checks.checks(VERIFY, spec.mode))
+    assert (progress.total, progress.done, progress.closed) == (expected, expected, 1)
+    for command in ("verify", "sweep"):
+        argv = [command, "--config", "Pulumi.example.yaml", "--quiet"]
+        assert build_parser().parse_args(argv).quiet is True

@@ -66,7 +66,7 @@ def test_guardduty_routing_checks_the_delegated_administrator(tmp_path: Path) ->
     assert undelegated.message == (
         f"GuardDuty in us-east-1 is not delegated to account {made['account']} for the "
         "organization, so member accounts are not enabled and their findings are not gathered; "
-        "run `pulumi up` from the management account."
+        "run `pulumi up --refresh` from the management account."
     )
     assert delegated.status == F.PASS
 
@@ -167,7 +167,8 @@ def test_attempt_alerts_fails_when_a_rule_is_deleted(deployed: dict) -> None:
     assert (missing.region, missing.resource) == ("us-west-2", f"rule {name}")
     assert missing.message == (
         f"EventBridge rule {name} is missing in account {deployed['account']} us-west-2, so "
-        "calls denied there by corral's guardrails reach no one; run `pulumi up` to recreate it."
+        "calls denied there by corral's guardrails reach no one; run `pulumi up --refresh` to "
+        "recreate it."
     )
 
 
@@ -186,7 +187,7 @@ def test_attempt_alerts_fails_when_the_target_or_message_is_changed(deployed: di
         f"EventBridge rule {name} in account {deployed['account']} {HOME} differs from the "
         f"spec: its target {gate} uses role arn:aws:iam::123456789012:role/someone-else instead "
         f"of {role}; its target {gate} no longer receives the input corral writes, so changes "
-        "to corral's guardrails there reach no one; run `pulumi up` to restore it."
+        "to corral's guardrails there reach no one; run `pulumi up --refresh` to restore it."
     )
 
 
@@ -205,7 +206,7 @@ def test_attempt_alerts_fails_when_a_rule_is_disabled_or_its_pattern_narrowed(
         f"EventBridge rule {name} in account {deployed['account']} eu-west-1 differs from the "
         "spec: it is DISABLED instead of ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS; its "
         "event pattern no longer matches the attempts corral alerts on, so calls denied there "
-        "by corral's guardrails reach no one; run `pulumi up` to restore it."
+        "by corral's guardrails reach no one; run `pulumi up --refresh` to restore it."
     )
 
 
@@ -219,7 +220,8 @@ def test_attempt_alerts_fails_when_the_gate_table_is_deleted(deployed: dict) -> 
         dynamodb.create_table(**alerts.table_request(spec))
     assert gone.message == (
         f"DynamoDB table corral-alerts-seen is missing in account {deployed['account']} {HOME}, "
-        "so the alert gate cannot hold back repeats and sends every alert; run `pulumi up` to "
+        "so the alert gate cannot hold back repeats and sends every alert; run `pulumi up "
+        "--refresh` to "
         "recreate it."
     )
 
@@ -247,7 +249,8 @@ def test_guardduty_routing_fails_without_a_detector(deployed: dict) -> None:
         guardduty.create_detector(**alerts.detector_request())
     assert gone.message == (
         f"GuardDuty has no detector in account {deployed['account']} eu-west-1, so nothing "
-        "there watches for crypto-mining or stolen credentials; run `pulumi up` to recreate it."
+        "there watches for crypto-mining or stolen credentials; run `pulumi up --refresh` to "
+        "recreate it."
     )
 
 
@@ -267,7 +270,8 @@ def test_guardduty_routing_fails_when_findings_go_nowhere_or_fewer(deployed: dic
     assert changed.message == (
         f"EventBridge rule {name} in account {deployed['account']} eu-west-1 differs from the "
         "spec: its event pattern no longer matches the findings corral alerts on; it has no "
-        f"target {target['Arn']}, so GuardDuty findings there reach no one; run `pulumi up` to "
+        f"target {target['Arn']}, so GuardDuty findings there reach no one; run `pulumi up "
+        "--refresh` to "
         "restore it."
     )
 
@@ -314,7 +318,8 @@ def test_cloudtrail_logging_fails_when_the_cis_route_is_broken(deployed: dict) -
     a = deployed["account"]
     assert [f.message for f in found] == [
         f"Metric filter corral-unauthorized-calls on log group {LOG_GROUP} in account {a} "
-        f"{HOME} is missing, so denied calls are not counted; run `pulumi up` to restore it.",
+        f"{HOME} is missing, so denied calls are not counted; run `pulumi up --refresh` to "
+        "restore it.",
         f"Alarm corral-spend-unauthorized-calls is missing in account {a} {HOME}, so denied "
-        "calls are counted but never alerted; run `pulumi up` to recreate it.",
+        "calls are counted but never alerted; run `pulumi up --refresh` to recreate it.",
     ]

@@ -102,7 +102,7 @@ def test_budget_actions_fails_when_the_threshold_is_raised(account: dict) -> Non
     assert raised.message == (
         f"The circuit-breaker action on budget {BUDGET} in account {account['account']} "
         "differs from the spec: it acts at 300% of the budget instead of 120% of the budget; "
-        "run `pulumi up` to restore it."
+        "run `pulumi up --refresh` to restore it."
     )
 
 
@@ -116,7 +116,8 @@ def test_budget_actions_fails_when_approval_and_targets_change(account: dict) ->
         f"The circuit-breaker action on budget {BUDGET} in account {account['account']} "
         "differs from the spec: its approval model is MANUAL instead of AUTOMATIC; it applies "
         "to no group instead of group developers; it applies to user alice instead of user "
-        "ci-deployer; it applies to no role instead of role AdminRole; run `pulumi up` to "
+        "ci-deployer; it applies to no role instead of role AdminRole; run `pulumi up --refresh` "
+        "to "
         "restore it."
     )
 
@@ -128,7 +129,7 @@ def test_budget_actions_fails_when_the_action_is_deleted(account: dict) -> None:
     assert gone.message == (
         f"Budget {BUDGET} in account {account['account']} has no circuit-breaker action, so "
         "nothing stops new EC2 capacity when actual spend passes 120% of the budget; run "
-        "`pulumi up` to recreate it."
+        "`pulumi up --refresh` to recreate it."
     )
 
 
@@ -144,7 +145,7 @@ def test_budget_actions_fails_when_the_deny_policy_is_edited(account: dict) -> N
         f"The circuit-breaker action on budget {BUDGET} in account {a} differs from the spec: "
         f"its IAM policy corral-circuit-breaker (arn:aws:iam::{a}:policy/corral/"
         "corral-circuit-breaker) differs from the spec: statement CorralCircuitBreakerDenyLaunch "
-        "no longer denies ec2:runinstances; run `pulumi up` to restore it."
+        "no longer denies ec2:runinstances; run `pulumi up --refresh` to restore it."
     )
 
 
@@ -181,6 +182,7 @@ def test_budget_actions_checks_the_scp_breaker_of_each_account(aws: None, tmp_pa
           corral:exemptPrincipals:
             - "arn:aws:iam::*:role/corral-break-glass"
             - "arn:aws:iam::*:role/OrganizationAccountAccessRole"
+            - "arn:aws:iam::*:role/stacksets-exec-*"
           corral:targets:
             - {{id: {org.root}, name: root, guardrails: [regions]}}
             - {{id: "{org.dev}", name: dev, guardrails: [regions]}}
@@ -212,7 +214,7 @@ def test_budget_actions_checks_the_scp_breaker_of_each_account(aws: None, tmp_pa
     assert moved.message == (
         f"The circuit-breaker action on budget corral-{org.dev} in account {org.management} "
         f"differs from the spec: it applies to account {org.test} instead of account {org.dev}; "
-        "run `pulumi up` to restore it."
+        "run `pulumi up --refresh` to restore it."
     )
 
 

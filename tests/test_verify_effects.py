@@ -99,7 +99,8 @@ def test_guardrail_effects_fails_when_one_more_region_is_allowed(org_case) -> No
         f"ec2:RunInstances on arn:aws:ec2:us-west-1:{org.dev}:instance/* slipped through, "
         "though the regions guardrail must deny it. Statement #0 of SCP 'FullAWSAccess' on "
         f"'{org.root}' allows ec2:RunInstances on arn:aws:ec2:us-west-1:{org.dev}:instance/* "
-        "at level 0. Deploy the documents the spec builds (`corral render`) so a statement "
+        "at level 0. Deploy the documents the spec builds with `pulumi up --refresh` so a "
+        "statement "
         "denies it."
     )
     # The incident's own type is still stopped there, by the instance rule on the OU.
@@ -142,7 +143,7 @@ def test_guardrail_effects_fails_when_a_level_has_no_scp(org_case) -> None:
     assert bare.message == (
         f"The guardrails reaching account {org.test} cannot be evaluated because no SCP is "
         f"attached to {org.sandbox}, so AWS denies everything below; deploy the documents the "
-        "spec builds with `pulumi up` and keep FullAWSAccess attached at every level."
+        "spec builds with `pulumi up --refresh` and keep FullAWSAccess attached at every level."
     )
 
 
@@ -196,9 +197,9 @@ def test_guardrail_effects_account_mode_each_principal(account_case) -> None:
         f"not denied: ec2:RunInstances on arn:aws:ec2:us-west-1:{account}:instance/* slipped "
         "through, though the regions guardrail must deny it. Statement #0 of identity policy "
         "'principal-own-permissions' on "
-        f"'arn:aws:iam::{account}:user/corral-probe' allows ec2:RunInstances on "
-        f"arn:aws:ec2:us-west-1:{account}:instance/*. Deploy the documents the spec builds "
-        "(`corral render`) so a statement denies it."
+        "the guarded principals (group developers, user ci-deployer, role AdminRole) allows "
+        f"ec2:RunInstances on arn:aws:ec2:us-west-1:{account}:instance/*. Deploy the documents "
+        "the spec builds with `pulumi up --refresh` so a statement denies it."
     )
 
 

@@ -247,7 +247,8 @@ def test_identities_trusted_fails_when_the_forwarder_is_retrusted_to_lambda(
     assert retrusted.message == (
         f"Role {FORWARDER} in account {account['account']} has a trust policy corral did not "
         "deploy: it trusts the AWS service lambda.amazonaws.com; it no longer trusts the AWS "
-        "service events.amazonaws.com; run `pulumi up` to restore it and rotate the credentials "
+        "service events.amazonaws.com; run `pulumi up --refresh` to restore it and rotate the "
+        "credentials "
         "that changed it."
     )
 
@@ -285,7 +286,7 @@ def test_identities_trusted_fails_when_the_forwarder_loses_its_grant(account: di
     [missing] = failures(run(account["spec"]))
     assert missing.message == (
         f"Role {FORWARDER} in account {account['account']} lacks the inline policy corral "
-        "deploys for it (CorralForwardSpendAlarms); run `pulumi up` to restore it."
+        "deploys for it (CorralForwardSpendAlarms); run `pulumi up --refresh` to restore it."
     )
 
 
@@ -423,7 +424,7 @@ def test_identities_trusted_compares_the_scp_circuit_breaker_role(
         f"Role corral-circuit-breaker in account {org.management} has the inline policy {grant}, "
         "which differs from the one corral deploys: statement CorralApplyCircuitBreaker changes "
         f"Resource from {', '.join(sorted(resources))} to {', '.join(sorted([*resources, '*']))}; "
-        "run `pulumi up` to restore it and rotate the credentials that changed it."
+        "run `pulumi up --refresh` to restore it and rotate the credentials that changed it."
     )
 
 

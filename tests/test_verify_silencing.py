@@ -153,7 +153,7 @@ def test_forwarder_role_policy_deleted(deployed, monkeypatch, tmp_path) -> None:
     found = only(failed, "identities-trusted", f"role {FORWARDER}")
     assert found["message"] == (
         f"Role {FORWARDER} in account {deployed['account']} lacks the inline policy corral "
-        "deploys for it (CorralForwardSpendAlarms); run `pulumi up` to restore it."
+        "deploys for it (CorralForwardSpendAlarms); run `pulumi up --refresh` to restore it."
     )
 
 
@@ -181,7 +181,7 @@ def test_service_role_retrusted(deployed, monkeypatch, tmp_path, role, service, 
     assert found["message"] == (
         f"Role {role} in account {a} has a trust policy corral did not deploy: it trusts the AWS "
         f"service lambda.amazonaws.com; it no longer trusts the AWS service {service}; run "
-        "`pulumi up` to restore it and rotate the credentials that changed it."
+        "`pulumi up --refresh` to restore it and rotate the credentials that changed it."
     )
 
 
@@ -197,7 +197,7 @@ def test_breaker_role_gutted(deployed, monkeypatch, tmp_path) -> None:
     found = only(failed, "identities-trusted", f"role {BREAKER}")
     assert found["message"] == (
         f"Role {BREAKER} in account {deployed['account']} lacks the inline policy corral "
-        "deploys for it (CorralApplyCircuitBreaker); run `pulumi up` to restore it."
+        "deploys for it (CorralApplyCircuitBreaker); run `pulumi up --refresh` to restore it."
     )
 
 
@@ -278,7 +278,7 @@ def test_rule_target_role_changed(deployed, monkeypatch, tmp_path) -> None:
     assert found["message"] == (
         f"EventBridge rule corral-spend-forward in account {a} {region} differs from the spec: "
         f"its target {bus} uses role {other} instead of {forwarder}, so the spend alarms in "
-        f"{region} reach no one; run `pulumi up` to restore it."
+        f"{region} reach no one; run `pulumi up --refresh` to restore it."
     )
 
 
@@ -295,7 +295,8 @@ def test_deliver_rule_target_rewritten(deployed, monkeypatch, tmp_path) -> None:
     assert found["message"] == (
         f"EventBridge rule corral-spend-deliver in account {deployed['account']} {HOME} differs "
         f"from the spec: its target {topic} rewrites the event (Input), which corral does not "
-        "set, so alarms forwarded from other regions reach no one; run `pulumi up` to restore it."
+        "set, so alarms forwarded from other regions reach no one; run `pulumi up --refresh` to "
+        "restore it."
     )
 
 
@@ -316,7 +317,7 @@ def test_budget_action_threshold_raised(deployed, monkeypatch, tmp_path) -> None
     assert found["message"] == (
         f"The circuit-breaker action on budget {BUDGET} in account {deployed['account']} "
         "differs from the spec: it acts at 900% of the budget instead of 120% of the budget; "
-        "run `pulumi up` to restore it."
+        "run `pulumi up --refresh` to restore it."
     )
 
 
@@ -331,7 +332,8 @@ def test_budget_action_runs_as_another_role(deployed, monkeypatch, tmp_path) -> 
     found = only(failed, "budget-actions", f"budget action on {BUDGET}")
     assert found["message"] == (
         f"The circuit-breaker action on budget {BUDGET} in account {a} differs from the spec: "
-        f"it runs as {other} instead of {deployed['role']}; run `pulumi up` to restore it."
+        f"it runs as {other} instead of {deployed['role']}; run `pulumi up --refresh` to restore "
+        "it."
     )
 
 
@@ -353,7 +355,7 @@ def test_budget_action_deleted(deployed, monkeypatch, tmp_path) -> None:
     assert found["message"] == (
         f"Budget {BUDGET} in account {deployed['account']} has no circuit-breaker action, so "
         "nothing stops new EC2 capacity when actual spend passes 120% of the budget; run "
-        "`pulumi up` to recreate it."
+        "`pulumi up --refresh` to recreate it."
     )
 
 
@@ -370,7 +372,7 @@ def test_alarm_deleted_in_one_region(deployed, monkeypatch, tmp_path) -> None:
     found = only(failed, "alarms-present", f"alarm {alarm.name}")
     assert (found["region"], found["message"]) == (region, (
         f"vCPU alarm {alarm.name} is missing in account {deployed['account']} {region}; run "
-        "`pulumi up` to recreate it."
+        "`pulumi up --refresh` to recreate it."
     ))  # fmt: skip
 
 

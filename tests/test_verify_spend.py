@@ -127,7 +127,7 @@ def test_budget_present_fails_when_a_notification_is_deleted(deployed: dict) -> 
     assert missing.resource == "budget corral-monthly"
     assert missing.message == (
         f"Budget corral-monthly in account {account} has no notification when actual spend "
-        "passes 80% of its limit; run `pulumi up` to recreate it."
+        "passes 80% of its limit; run `pulumi up --refresh` to recreate it."
     )
 
 
@@ -146,7 +146,8 @@ def test_budget_present_fails_when_a_subscriber_is_removed(deployed: dict) -> No
         budgets.create_notification(**where, Subscribers=_subscribers(deployed))
     assert lacking.message == (
         f"Budget corral-monthly in account {account} does not notify finance@example.com "
-        "(EMAIL) when forecasted spend passes 100% of its limit; run `pulumi up` to add the "
+        "(EMAIL) when forecasted spend passes 100% of its limit; run `pulumi up --refresh` to add "
+        "the "
         "subscriber again."
     )
 
@@ -162,7 +163,8 @@ def test_budget_present_fails_when_the_budget_is_deleted(deployed: dict) -> None
             **spend_requests.budget_request(spec.spend, budget, account, deployed["topic"])
         )
     assert gone.message == (
-        f"Budget corral-monthly is missing in account {account}; run `pulumi up` to recreate it."
+        f"Budget corral-monthly is missing in account {account}; run `pulumi up --refresh` to "
+        "recreate it."
     )
 
 
@@ -196,7 +198,8 @@ def test_alarms_present_fails_when_missing_in_one_region(deployed: dict) -> None
     [missing] = failures(found, "alarms-present")
     assert (missing.region, missing.resource) == ("ap-south-1", f"alarm {name}")
     assert missing.message == (
-        f"vCPU alarm {name} is missing in account {account} ap-south-1; run `pulumi up` to "
+        f"vCPU alarm {name} is missing in account {account} ap-south-1; run `pulumi up --refresh` "
+        "to "
         "recreate it."
     )
     assert len([f for f in found if f.status == F.PASS]) == len(catalog.regions("aws")) - 1
@@ -212,7 +215,7 @@ def test_alarms_present_fails_when_a_threshold_is_raised(deployed: dict) -> None
         cloudwatch.put_metric_alarm(**_alarm(deployed, name))
     assert raised.message == (
         f"vCPU alarm {name} in account {account} us-east-1 differs from the spec: its "
-        "Threshold is 512.0 instead of 0.0; run `pulumi up` to restore it."
+        "Threshold is 512.0 instead of 0.0; run `pulumi up --refresh` to restore it."
     )
 
 
@@ -228,7 +231,7 @@ def test_alarms_present_fails_when_the_forward_rule_is_missing(deployed: dict) -
         events.put_targets(Rule="corral-spend-forward", Targets=[target])
     assert unforwarded.message == (
         f"EventBridge rule corral-spend-forward is missing in account {account} eu-north-1, so "
-        "the spend alarms in eu-north-1 reach no one; run `pulumi up` to recreate it."
+        "the spend alarms in eu-north-1 reach no one; run `pulumi up --refresh` to recreate it."
     )
 
 
@@ -243,7 +246,8 @@ def test_topic_subscriptions_fails_when_a_subscription_is_removed(deployed: dict
         sns.subscribe(TopicArn=topic, Protocol="https", Endpoint=hook["Endpoint"])
     assert removed.message == (
         f"SNS topic corral-spend-alerts in account {account} us-east-1 has no https "
-        "subscription for https://hooks.example.com/aws; run `pulumi up` to subscribe it again."
+        "subscription for https://hooks.example.com/aws; run `pulumi up --refresh` to subscribe "
+        "it again."
     )
 
 
@@ -262,7 +266,7 @@ def test_topic_subscriptions_fails_when_the_policy_lets_anyone_publish(deployed:
     assert loose.message == (
         f"SNS topic corral-spend-alerts in account {account} us-east-1 has a topic policy that "
         "differs from the spec: statement CorralBudgetsPublish drops the condition "
-        f"StringEquals aws:sourceaccount ({account}); run `pulumi up` to restore it."
+        f"StringEquals aws:sourceaccount ({account}); run `pulumi up --refresh` to restore it."
     )
 
 
@@ -303,6 +307,7 @@ def test_member_sites_are_read_in_the_member_account(deployed: dict, tmp_path: P
           corral:exemptPrincipals:
             - "arn:aws:iam::*:role/corral-break-glass"
             - "arn:aws:iam::*:role/OrganizationAccountAccessRole"
+            - "arn:aws:iam::*:role/stacksets-exec-*"
           corral:targets:
             - {{id: {org.root}, name: root, guardrails: [regions]}}
             - {{id: {org.dev}, name: dev, guardrails: [regions]}}
@@ -324,7 +329,7 @@ def test_member_sites_are_read_in_the_member_account(deployed: dict, tmp_path: P
     [topic] = [f for f in member if f.check == "topic-subscriptions"]
     assert topic.message == (
         f"SNS topic corral-spend-alerts is missing in account {org.dev} us-east-1, so no spend "
-        "alert reaches anyone; run `pulumi up` to recreate it."
+        "alert reaches anyone; run `pulumi up --refresh` to recreate it."
     )
     billing = {f.resource for f in found if f.check == "alarms-present"}
     assert billing == {"alarm corral-spend-billing", f"alarm corral-spend-billing-{org.dev}"}
@@ -394,7 +399,8 @@ def test_alarms_present_judges_only_the_chosen_regions(deployed: dict) -> None:
         cloudwatch.put_metric_alarm(**_alarm(deployed, name))
     [missing] = failures(everywhere, "alarms-present")
     assert missing.message == (
-        f"vCPU alarm {name} is missing in account {account} eu-west-1; run `pulumi up` to "
+        f"vCPU alarm {name} is missing in account {account} eu-west-1; run `pulumi up --refresh` "
+        "to "
         "recreate it."
     )
     assert failures(chosen, "alarms-present") == []

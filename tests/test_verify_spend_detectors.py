@@ -116,7 +116,7 @@ def test_alarms_present_fails_when_a_new_kind_is_deleted(deployed, name, label) 
     )  # fmt: skip
     assert missing.message == (
         f"{label} {name} is missing in account {deployed['account']} ap-south-1; run "
-        "`pulumi up` to recreate it."
+        "`pulumi up --refresh` to recreate it."
     )
 
 
@@ -130,7 +130,8 @@ def test_alarms_present_fails_when_the_lambda_threshold_is_raised(deployed: dict
         cloudwatch.put_metric_alarm(**_request(deployed, name))
     assert raised.message == (
         f"Lambda concurrency alarm {name} in account {deployed['account']} us-east-1 differs "
-        "from the spec: its Threshold is 1000.0 instead of 0.0; run `pulumi up` to restore it."
+        "from the spec: its Threshold is 1000.0 instead of 0.0; run `pulumi up --refresh` to "
+        "restore it."
     )
 
 
@@ -188,7 +189,7 @@ def test_budget_present_fails_when_the_anomaly_threshold_is_raised(deployed: dic
     assert raised.message == (
         f"Cost anomaly monitor corral-spend-anomalies in account {deployed['account']} differs "
         "from the spec: subscription corral-spend-anomaly-alerts alerts at 5000 USD instead of "
-        "100 USD; run `pulumi up` to restore it."
+        "100 USD; run `pulumi up --refresh` to restore it."
     )
 
 
@@ -207,7 +208,7 @@ def test_budget_present_fails_when_anomalies_go_to_another_topic(deployed: dict)
         )
     assert moved.message.endswith(
         f"differs from the spec: subscription corral-spend-anomaly-alerts does not notify topic "
-        f"{deployed['topic']}; run `pulumi up` to restore it."
+        f"{deployed['topic']}; run `pulumi up --refresh` to restore it."
     )
 
 
@@ -230,11 +231,11 @@ def test_budget_present_fails_when_the_subscription_or_monitor_is_deleted(deploy
     assert unsubscribed.message == (
         f"Cost anomaly monitor corral-spend-anomalies in account {account} differs from the "
         "spec: it has no subscription corral-spend-anomaly-alerts, so its anomalies reach no "
-        "one; run `pulumi up` to restore it."
+        "one; run `pulumi up --refresh` to restore it."
     )
     assert missing.message == (
         f"Cost anomaly monitor corral-spend-anomalies is missing in account {account}, so no "
-        "anomaly is reported; run `pulumi up` to recreate it."
+        "anomaly is reported; run `pulumi up --refresh` to recreate it."
     )
     assert _anomaly(bad(run(deployed["spec"], "budget-present"))) == []
 

@@ -77,6 +77,7 @@ def org_stack(tmp_path: Path, org: Org, extra: str = "", accounts: Sequence[str]
       corral:exemptPrincipals:
         - "arn:aws:iam::*:role/corral-break-glass"
         - "arn:aws:iam::*:role/OrganizationAccountAccessRole"
+        - "arn:aws:iam::*:role/stacksets-exec-*"
       corral:instances:
         allow: [t3.*, m7i.*]
       corral:targets:

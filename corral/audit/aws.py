@@ -23,6 +23,9 @@
   JSON), so garbage never becomes an empty, passing result.
 - Every failure becomes a :class:`~corral.audit.failures.ReadError` naming the API,
   account and region, the cause and the fix for that cause (:func:`failures.classify`).
+- Reads and role assumptions are single-flight (:meth:`Connection._once`): workers asking
+  for the same read at the same time wait for one request, so identical runs send
+  identical requests, each once.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -61,6 +64,7 @@ from corral.audit.settings import (
 from corral.spec import catalog
 
 SESSION_NAME = "corral-verify"
+_FIRST_CALL = Config(retries={"mode": "standard", "total_max_attempts": FIRST_CALL_ATTEMPTS})
 READ_PREFIXES = ("Describe", "Get", "List")
 # Calls that are not named like reads but change nothing.
 READ_ALLOWLIST = frozenset(
@@ -71,6 +75,8 @@ IAM_ACTION_OVERRIDES = {
     "budgets:DescribeBudgets": "budgets:ViewBudget",
     "budgets:DescribeNotificationsForBudget": "budgets:ViewBudget",
     "budgets:DescribeSubscribersForNotification": "budgets:ViewBudget",
+    "stepfunctions:ListStateMachines": "states:ListStateMachines",  # IAM's prefix is states
+    "stepfunctions:DescribeStateMachine": "states:DescribeStateMachine",
 }
 
 
@@ -159,8 +165,8 @@ class Connection:
         )
         self._clients: dict[str, Any] = {}
         self._creating: dict[str, threading.Lock] = {}
-        self._assumed: dict[str, botocore.credentials.Credentials] = {}
-        self._memo: dict[tuple, Any] = {}
+        self._memo: dict[tuple, Any] = {}  # reads and assumed roles: answer or ReadError
+        self._inflight: dict[tuple, threading.Event] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
         self._caller: str | None = None
@@ -170,10 +176,7 @@ class Connection:
     def caller_account(self) -> str:
         """The account id of the credentials in use (sts:GetCallerIdentity)."""
         if self._caller is None:
-            first = Config(retries={"mode": "standard", "total_max_attempts": FIRST_CALL_ATTEMPTS})
-            client = self._scoped.client(
-                "sts", endpoint_url=self.endpoint_url, config=self._config.merge(first)
-            )
+            client = self.client("sts", first_call=True)
             with self.scope(None):
                 try:
                     identity = self._call("sts", "GetCallerIdentity", None, self.region, {}, client)
@@ -220,9 +223,7 @@ class Connection:
                             CREDENTIALS)  # fmt: skip
         if account is None or account == self._caller:
             return base
-        with self._lock:
-            creds = self._assumed.get(account)
-        return creds if creds is not None else self._assume(account)
+        return self._once(("sts", "AssumeRole", account), lambda: self._assume(account))
 
     def _assume(self, account: str) -> botocore.credentials.Credentials:
         arn = f"arn:{self.partition}:iam::{account}:role/{self.role_name}"
@@ -244,11 +245,9 @@ class Connection:
                 "expiry_time": c["Expiration"].isoformat(),
             }
 
-        creds = botocore.credentials.RefreshableCredentials.create_from_metadata(
+        return botocore.credentials.RefreshableCredentials.create_from_metadata(
             refresh(), refresh, "assume-role"
         )
-        with self._lock:
-            return self._assumed.setdefault(account, creds)
 
     @property
     def events(self) -> Any:
@@ -257,23 +256,32 @@ class Connection:
 
     # ------------------------------------------------------------------ clients
 
-    def client(self, service: str) -> Any:
-        """The shared, guarded client for ``service`` (created once; see :meth:`scope`)."""
-        client = self._clients.get(service)
+    def client(self, service: str, *, first_call: bool = False) -> Any:
+        """The shared, guarded client for ``service`` (created once; see :meth:`scope`);
+        ``first_call``: the one the run's first call goes through (fewer attempts)."""
+        key = f"{service}#first" if first_call else service
+        client = self._clients.get(key)
         if client is not None:
             return client
         # Creating a client takes tens of milliseconds: hold only this service's lock,
         # so workers calling through clients that exist already never wait for it.
         with self._lock:
-            creating = self._creating.setdefault(service, threading.Lock())
+            creating = self._creating.setdefault(key, threading.Lock())
         with creating:
-            client = self._clients.get(service)
+            client = self._clients.get(key)
             if client is None:
-                client = self._scoped.client(
-                    service, endpoint_url=self.endpoint_url, config=self._config
-                )
-                self._clients[service] = client
+                config = self._config.merge(_FIRST_CALL) if first_call else self._config
+                client = self._scoped.client(service, endpoint_url=self.endpoint_url, config=config)
+                self._clients[key] = client
         return client
+
+    def prepare(self, services: Sequence[str]) -> None:
+        """Build the first call's client, then one client per service, in that order: run
+        as one task while the first calls are made, botocore reads its data directory once
+        and the first calls never wait behind a large model (EC2's) being read."""
+        self.client("sts", first_call=True)
+        for service in services:
+            self.client(service)
 
     def _count(self, model: Any, **_: Any) -> None:
         action = f"{model.service_model.service_name}:{model.name}"
@@ -300,16 +308,42 @@ class Connection:
         """
         region = region or self.region
         key = (service, operation, account, region, json.dumps(params, sort_keys=True))
-        with self._lock:
-            result = self._memo.get(key)
-        if result is None:
-            try:
-                with self.scope(account, region):
-                    result = self._call(service, operation, account, region, params)
-            except ReadError as exc:  # remembered too: the next check must not retry it
-                result = exc
+
+        def fetch() -> dict:
+            with self.scope(account, region):
+                return self._call(service, operation, account, region, params)
+
+        return self._once(key, fetch)
+
+    def _once(self, key: tuple, fetch: Any) -> Any:
+        """``fetch()``'s answer for ``key``, fetched once per connection (single-flight).
+
+        The first caller fetches; callers arriving meanwhile wait for its answer instead of
+        sending the same request. A :class:`ReadError` is remembered and raised again (a
+        fresh copy per caller), so checks sharing a read do not retry it.
+        """
+        while True:
             with self._lock:
-                self._memo[key] = result
+                if key in self._memo:
+                    result = self._memo[key]
+                    break
+                waiting = self._inflight.get(key)
+                if waiting is None:
+                    self._inflight[key] = threading.Event()
+            if waiting is not None:
+                waiting.wait()  # then read the memo; if the fetch raised, try it ourselves
+                continue
+            try:
+                try:
+                    result = fetch()
+                except ReadError as exc:  # remembered too: the next check must not retry it
+                    result = exc
+                with self._lock:
+                    self._memo[key] = result
+            finally:  # after any other exception the waiters try again rather than hang
+                with self._lock:
+                    self._inflight.pop(key).set()
+            break
         if isinstance(result, ReadError):
             r = result
             raise ReadError(r.action, r.account, r.region, r.reason, r.fix, r.kind)

@@ -12,16 +12,19 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
+
+if TYPE_CHECKING:  # the SARIF writer and the stack-file reader load only when SARIF is made
+    from corral.spec.locate import KeyLines
 
 PASS = "PASS"
 FAIL = "FAIL"
 ERROR = "ERROR"
 STATUSES = (PASS, FAIL, ERROR)
 FORMATS = ("table", "json", "sarif", "junit")
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-TOOL_URI = "https://github.com/corral-guardrails/corral"
+# SARIF result level per status; PASS is left out (code scanning shows every result).
+SARIF_LEVELS = {FAIL: "error", ERROR: "warning"}
 MAX_REPORT_BYTES = 1 << 30
 
 
@@ -218,55 +221,18 @@ def org_tree(findings: Sequence[Finding]) -> list[str]:
 # --------------------------------------------------------------------------- SARIF
 
 
-def to_sarif(findings: Sequence[Finding], rules: Mapping[str, Mapping[str, str]]) -> str:
-    """SARIF 2.1.0 for code-scanning upload; ``rules`` maps check id to its metadata."""
-    ordered = normalise(findings)
-    used = sorted({f.check for f in ordered} | set(rules))
-    rule_index = {rule: i for i, rule in enumerate(used)}
-    driver_rules = []
-    for rule in used:
-        meta = rules.get(rule, {})
-        driver_rules.append(
-            {
-                "id": rule,
-                "shortDescription": {"text": meta.get("title", rule)},
-                "fullDescription": {"text": meta.get("risk", rule)},
-                "help": {"text": meta.get("remediation", "See docs/verify.md.")},
-                "properties": {"severity": meta.get("severity", "medium")},
-            }
-        )
-    results = []
-    for f in ordered:
-        kind, level = {PASS: ("pass", "none"), FAIL: ("fail", "error"), ERROR: ("open", "warning")}[
-            f.status
-        ]
-        name = "/".join(part for part in (f.account, f.region, f.resource) if part)
-        results.append(
-            {
-                "ruleId": f.check,
-                "ruleIndex": rule_index[f.check],
-                "kind": kind,
-                "level": level,
-                "message": {"text": f.message},
-                "locations": [
-                    {"logicalLocations": [{"fullyQualifiedName": name, "kind": "resource"}]}
-                ],
-                "properties": {"account": f.account, "region": f.region, "status": f.status},
-            }
-        )
-    log = {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {"name": "corral", "informationUri": TOOL_URI, "rules": driver_rules}
-                },
-                "results": results,
-            }
-        ],
-    }
-    return json.dumps(log, indent=2, sort_keys=True) + "\n"
+def to_sarif(
+    findings: Sequence[Finding],
+    rules: Mapping[str, Mapping[str, Any]],
+    stack: KeyLines | None = None,
+    command: str | None = None,
+) -> str:
+    """SARIF 2.1.0 for code-scanning upload (:mod:`corral.audit.sarif`): FAIL findings at
+    level error, ERROR at warning, PASS left out; ``rules`` maps check id to its metadata,
+    ``stack`` (the stack file's key lines) gives every result its physical location."""
+    from corral.audit import sarif  # noqa: PLC0415
+
+    return sarif.document(normalise(findings), rules, SARIF_LEVELS, stack, command)
 
 
 # --------------------------------------------------------------------------- JUnit
@@ -313,16 +279,17 @@ def to_junit(findings: Sequence[Finding]) -> str:
 def render(
     findings: Sequence[Finding],
     fmt: str,
-    rules: Mapping[str, Mapping[str, str]],
+    rules: Mapping[str, Mapping[str, Any]],
     run: Mapping[str, Any] | None = None,
     show_pass: bool = False,
+    stack: KeyLines | None = None,
 ) -> str:
     """The report in ``fmt`` (one of :data:`FORMATS`); JSON carries ``run`` when given, the
-    table lists passing findings only with ``show_pass``."""
+    table lists passing findings only with ``show_pass``, SARIF points into ``stack``."""
     if fmt == "json":
         return to_json(findings, run)
     if fmt == "sarif":
-        return to_sarif(findings, rules)
+        return to_sarif(findings, rules, stack, (run or {}).get("command"))
     if fmt == "junit":
         return to_junit(findings)
     return to_table(findings, show_pass)

@@ -2,61 +2,25 @@
 
 Accounts come from Organizations (organization mode, reached through
 ``--role-name``) or are the caller's own (account mode). Work runs on a bounded
-thread pool sharing one connection; a progress bar is drawn on a terminal only.
+thread pool sharing one connection; progress is counted for the caller to show.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TextIO
 
 from corral.audit import checks
 from corral.audit.aws import DEFAULT_WORKERS, Connection
 from corral.audit.checks._base import SWEEP_ACCOUNT, SWEEP_REGION, SweepContext
 from corral.audit.findings import ERROR, Finding
+from corral.audit.progress import Progress
 from corral.audit.verify import REACHABLE, check_member, check_selection, run_check, selector
 from corral.spec import keys as K
 from corral.spec.model import Spec
 
 _UNIT = ""  # marks futures of account-level and region units
 ORCHESTRATION_ACTIONS = ("sts:GetCallerIdentity", "organizations:ListAccounts")
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent otherwise."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty()
-        self.done = 0
-        self.total = 0
-
-    def add(self, count: int) -> None:
-        """More units became known."""
-        self.total += count
-        self._draw()
-
-    def tick(self) -> None:
-        """One unit finished."""
-        self.done += 1
-        self._draw()
-
-    def close(self) -> None:
-        """Clear the line."""
-        if self.enabled:
-            self.stream.write("\r\x1b[2K")
-            self.stream.flush()
-
-    def _draw(self) -> None:
-        if not self.enabled or not self.total:
-            return
-        width = 30
-        filled = width * self.done // self.total
-        bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\rsweeping [{bar}] {self.done}/{self.total} units")
-        self.stream.flush()
 
 
 def list_accounts(spec: Spec, conn: Connection) -> list[str] | None:
@@ -83,28 +47,31 @@ def sweep(
     be read), SelectionError for ``accounts`` outside the organization (or, in account
     mode, other than the caller's)."""
     chosen = selector(accounts, shard)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        run = _Run(spec, conn, pool, set(regions or ()), progress or Progress())
-        # One task builds every client the sweep needs, in the order they are needed:
-        # one after another, botocore reads its data directory once, not once per thread.
-        pool.submit(lambda: [conn.client(service) for service in services(spec.mode)])
-        # Who the caller is and which accounts exist are asked at the same time, and the
-        # caller's own account is reached before the list of the others arrives.
-        listed = pool.submit(list_accounts, spec, conn)
-        run.caller = conn.caller_account()
-        if accounts and spec.mode == K.ACCOUNT:
-            check_selection(spec, [run.caller], accounts)
-        if chosen(run.caller):
-            run.reach(run.caller)
-        everyone = listed.result() or [run.caller]
-        if spec.mode != K.ACCOUNT:
-            check_member(run.caller, everyone)
-        check_selection(spec, everyone, accounts)
-        for account in everyone:
-            if account != run.caller and chosen(account):
-                run.reach(account)
-        found = run.drain()
-    run.progress.close()
+    progress = progress if progress is not None else Progress()
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            run = _Run(spec, conn, pool, set(regions or ()), progress)
+            # One task builds every client the sweep needs, in the order they are needed:
+            # one after another, botocore reads its data directory once, not once per thread.
+            pool.submit(conn.prepare, services(spec.mode))
+            # Who the caller is and which accounts exist are asked at the same time, and the
+            # caller's own account is reached before the list of the others arrives.
+            listed = pool.submit(list_accounts, spec, conn)
+            run.caller = conn.caller_account()
+            if accounts and spec.mode == K.ACCOUNT:
+                check_selection(spec, [run.caller], accounts)
+            if chosen(run.caller):
+                run.reach(run.caller)
+            everyone = listed.result() or [run.caller]
+            if spec.mode != K.ACCOUNT:
+                check_member(run.caller, everyone)
+            check_selection(spec, everyone, accounts)
+            for account in everyone:
+                if account != run.caller and chosen(account):
+                    run.reach(account)
+            found = run.drain()
+    finally:  # the caller's bar is cleared whatever happens
+        progress.close()
     return found
 
 

@@ -14,14 +14,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from corral.audit import checks
-from corral.audit.aws import Connection, ReadError
+from corral.audit.aws import DEFAULT_WORKERS, Connection, ReadError
+from corral.audit.checks import _organization
 from corral.audit.checks._base import VERIFY, VerifyContext, errored
 from corral.audit.failures import NO_ORGANIZATION, NO_ORGANIZATION_FIX
 from corral.audit.findings import Finding
+from corral.audit.progress import Progress
 from corral.build.manifest import digest
 from corral.build.plan import Plan, build_plan
 from corral.spec import catalog
@@ -29,6 +33,8 @@ from corral.spec import keys as K
 from corral.spec.model import Spec
 
 REACHABLE = "account-reachable"
+# The services every verify of a mode reads (clients built while the first call is made).
+READ_FIRST = {K.ORGANIZATION: ("organizations", "iam"), K.ACCOUNT: ("iam",)}
 
 
 class ManifestError(ValueError):
@@ -109,15 +115,69 @@ def covered(
     return [a for a in known_accounts(spec, conn) if chosen(a)]
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"2/8"`` -> ``(2, 8)``; raises ValueError with the fix."""
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise InputError(f"--shard {text!r} is not I/N, e.g. 1/4.") from None
-    if not 1 <= index <= count:
-        raise InputError(f"--shard {text}: I must be between 1 and N, e.g. 1/{max(count, 1)}.")
-    return index, count
+# Where an engine that runs N copies of one job puts each copy's 0-based index.
+ENGINE_INDEX = (
+    ("JOB_COMPLETION_INDEX", "Kubernetes Indexed Jobs"),
+    ("AWS_BATCH_JOB_ARRAY_INDEX", "AWS Batch array jobs"),
+)
+SHARD_FORMS = "I/N (1-based, e.g. 1/4), or N or auto/N to take I from the engine"
+
+
+def parse_shard(
+    text: str | None, environ: Mapping[str, str] | None = None
+) -> tuple[int, int] | None:
+    """``--shard`` as ``(I, N)``, I from 1 to N; None for a whole run. InputError otherwise.
+
+    - ``I/N``: as given (a GitHub Actions matrix: ``--shard ${{ matrix.shard }}/N``).
+    - ``N`` or ``auto/N``: I is 1 + the 0-based index the engine running the copies sets,
+      ``JOB_COMPLETION_INDEX`` (Kubernetes Indexed Job) or ``AWS_BATCH_JOB_ARRAY_INDEX``
+      (AWS Batch array job); neither set, both set and different, not a whole number, or
+      not below N is an error naming the variable.
+    - no ``--shard`` while one of those is set: an error, since N cannot be known and every
+      copy would judge the whole organization.
+    """
+    env = os.environ if environ is None else environ
+    set_by = [(name, env[name].strip()) for name, _ in ENGINE_INDEX if env.get(name, "").strip()]
+    if text is None:
+        if set_by:
+            name, value = set_by[0]
+            raise InputError(
+                f"{name}={value} is set, so this is one of several copies, but --shard gives "
+                f"no shard count; pass --shard auto/N (N: the number of copies) or unset {name}."
+            )
+        return None
+    head, slash, tail = text.strip().rpartition("/")
+    if not (tail.isdigit() and int(tail) >= 1) or (slash and head != "auto" and not head.isdigit()):
+        raise InputError(f"--shard {text!r} is not {SHARD_FORMS}.")
+    count = int(tail)
+    if head.isdigit():
+        index = int(head)
+        if not 1 <= index <= count:
+            raise InputError(f"--shard {text}: I must be between 1 and N, e.g. 1/{count}.")
+        return index, count
+    return _engine_index(set_by, count) + 1, count
+
+
+def _engine_index(set_by: Sequence[tuple[str, str]], count: int) -> int:
+    """The 0-based index the engine set, checked against the shard count."""
+    names = " or ".join(f"{name} ({engine})" for name, engine in ENGINE_INDEX)
+    if not set_by:
+        raise InputError(
+            f"--shard auto/{count} takes the shard index from {names}, and neither is set; "
+            "pass --shard I/N (1-based) instead."
+        )
+    if len({value for _, value in set_by}) > 1:
+        both = " and ".join(f"{name}={value}" for name, value in set_by)
+        raise InputError(f"{both} disagree; unset the one this engine did not set.")
+    name, value = set_by[0]
+    if not value.isdigit():
+        raise InputError(f"{name}={value!r} is not a 0-based index; it must be a whole number.")
+    if int(value) >= count:
+        raise InputError(
+            f"{name}={value} is out of range for --shard auto/{count} (0-based: 0 to "
+            f"{count - 1}); make the number of copies (completions, array size) equal N."
+        )
+    return int(value)
 
 
 def in_shard(account: str, shard: tuple[int, int] | None) -> bool:
@@ -203,30 +263,62 @@ def verify(
     shard: tuple[int, int] | None = None,
     manifest: Mapping[str, Any] | None = None,
     regions: Sequence[str] | None = None,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
 ) -> list[Finding]:
     """Every verify finding for ``spec``; regional checks judge only ``regions`` when given.
+    Reads run on ``workers`` threads sharing ``conn``; the findings do not depend on it.
+    ``progress`` counts the checks as they finish.
 
     Raises ManifestError on a foreign manifest, ValueError on an unknown region,
     SelectionError on ``accounts`` outside the run, ReadError when the run cannot start.
     """
     chosen = parse_regions(regions, spec.partition)
+    progress = progress if progress is not None else Progress()
     plan = build_plan(spec)
     ids = policy_ids(manifest, plan) if manifest is not None else {}
-    check_selection(spec, known_accounts(spec, conn), accounts)
-    caller = conn.caller_account()
-    ctx = VerifyContext(
-        spec=spec,
-        plan=plan,
-        conn=conn,
-        account=caller,
-        selected=selector(accounts, shard),
-        org_level=shard is None or shard[0] == 1,
-        policy_ids=ids,
-        regions=chosen,
-    )
-    return collect(
-        run_check(c, ctx, caller, None, conn.role_name) for c in checks.checks(VERIFY, spec.mode)
-    )
+    # While the first call is made, alone (a dead endpoint stops the run there), one task
+    # builds the clients every run needs: tens of milliseconds of CPU each.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pool.submit(conn.prepare, READ_FIRST[spec.mode])
+        ctx = VerifyContext(
+            spec=spec,
+            plan=plan,
+            conn=conn,
+            account=conn.caller_account(),
+            selected=selector(accounts, shard),
+            org_level=shard is None or shard[0] == 1,
+            policy_ids=ids,
+            regions=chosen,
+        )
+        try:
+            return _run(ctx, pool, accounts, progress)
+        finally:
+            progress.close()
+
+
+def _run(
+    ctx: VerifyContext, pool: Executor, accounts: Sequence[str] | None, progress: Progress
+) -> list[Finding]:
+    """The organization is read ahead of the checks (:mod:`._organization`) from the start,
+    while the account list is checked; then the checks run side by side on the same pool,
+    each check's findings keeping their place and order."""
+    conn = ctx.conn
+    fan = _organization.Fanout(pool)
+    try:
+        _organization.prefetch(ctx, fan)
+        check_selection(ctx.spec, known_accounts(ctx.spec, conn), accounts)
+    except BaseException:
+        fan.stop()  # the run does not start: no more reads
+        raise
+    chosen = checks.checks(VERIFY, ctx.spec.mode)
+    progress.add(len(chosen))
+    running = [pool.submit(run_check, c, ctx, ctx.account, None, conn.role_name) for c in chosen]
+    for future in running:
+        future.add_done_callback(lambda _: progress.tick())
+    found = collect(future.result() for future in running)
+    fan.wait()
+    return found
 
 
 def collect(groups: Iterable[list[Finding]]) -> list[Finding]:

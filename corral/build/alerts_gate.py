@@ -65,7 +65,8 @@ TAMPER_TEXT = (
     "Error (none when it succeeded): <error>\nWhere: <region>, from <ip>\nWhen: <time>\n"
     "Account: <account>\n\n"
     "Next:\n1. If this was you or your deployment (`pulumi up`), nothing to do.\n"
-    f"2. Otherwise run `corral verify` to see what changed and `pulumi up` to restore it. "
+    "2. Otherwise run `corral verify` to see what changed and `pulumi up --refresh` to restore "
+    "it. "
     f"{NEXT_KEY}, then run `corral sweep`.\n\n"
     "More changes by this principal within the hour are not sent again."
 )

@@ -10,7 +10,10 @@ or deleting what delivers corral's alerts:
   re-encrypt or filter through attributes, subscribe, unsubscribe, data protection, retag);
 - the EventBridge rules ``<prefix>-spend-*`` and their targets;
 - the budgets ``<prefix>-*``, their notifications and subscribers and their budget actions
-  (executing or reversing one included).
+  (executing or reversing one included);
+- with ``circuitBreaker.trigger: alarm``, the breaker's state machine and its executions;
+- in organization mode with a root or OU target, corral's StackSet, its instances and the
+  stacks it makes in member accounts (:mod:`corral.build.stackset`).
 
 The spend service roles (``/corral/<prefix>-spend-forwarder``, ``/corral/<prefix>-circuit-
 breaker``) are covered by ``CorralProtectIdentities`` (every IAM write on ``role/corral/*``)
@@ -28,7 +31,8 @@ from __future__ import annotations
 
 from corral.build.documents import deny, exempt_condition
 from corral.build.identities import IAM_WRITES
-from corral.build.spend_plan import names
+from corral.build.spend_plan import names, service_roles
+from corral.build.stackset import stackset_name, stackset_units
 from corral.spec import keys as K
 from corral.spec.model import Spec
 
@@ -109,6 +113,40 @@ BUDGETS_PERMISSIONS = {
     "budgets:UntagResource": ("UntagResource",),
 }
 DETECTION_ACTIONS = ALARM_ACTIONS + TOPIC_ACTIONS + RULE_ACTIONS + BUDGET_ACTIONS
+# With ``circuitBreaker.trigger: alarm``, on the breaker's state machine and its executions
+# (``stateMachine:<prefix>-circuit-breaker`` and ``execution:<prefix>-circuit-breaker:*``):
+# no deleting or rewriting it, no stopping a trip under way, no retagging. Its rule is a
+# ``<prefix>-spend-*`` rule, covered above.
+STATE_MACHINE_ACTIONS = (
+    "states:DeleteStateMachine",
+    "states:StopExecution",
+    "states:TagResource",
+    "states:UntagResource",
+    "states:UpdateStateMachine",
+)
+
+# Organization mode with a root or OU target: on corral's StackSet
+# (``stackset/<prefix>-spend-detection:*``) and the stacks it makes in member accounts
+# (``stack/StackSet-<prefix>-spend-detection-*``), no updating or deleting them or its instances.
+STACKSET_ACTIONS = (
+    "cloudformation:DeleteStack",
+    "cloudformation:DeleteStackInstances",
+    "cloudformation:DeleteStackSet",
+    "cloudformation:UpdateStack",
+    "cloudformation:UpdateStackInstances",
+    "cloudformation:UpdateStackSet",
+)
+
+
+def stackset_resources(spec: Spec) -> set[str]:
+    """ARN patterns of corral's StackSet and its member stacks (none without the StackSet)."""
+    if not stackset_units(spec):
+        return set()
+    p, name = spec.partition, stackset_name(spec.spend)
+    return {
+        f"arn:{p}:cloudformation:*:*:stackset/{name}:*",
+        f"arn:{p}:cloudformation:*:*:stack/StackSet-{name}-*",
+    }
 
 
 def detection_protected(spec: Spec) -> bool:
@@ -120,21 +158,33 @@ def detection_protected(spec: Spec) -> bool:
 def detection_resources(spec: Spec) -> list[str]:
     """ARN patterns of corral's alarms, topic and subscriptions, rules and budgets."""
     p, n = spec.partition, names(spec.spend)
-    return sorted(
-        {
-            f"arn:{p}:cloudwatch:*:*:alarm:{n['alarm_prefix']}*",
-            f"arn:{p}:sns:*:*:{n['topic']}",
-            f"arn:{p}:sns:*:*:{n['topic']}:*",
-            f"arn:{p}:events:*:*:rule/{n['alarm_prefix']}*",
-            f"arn:{p}:budgets::*:budget/{spec.spend.name_prefix}-*",
+    found = {
+        f"arn:{p}:cloudwatch:*:*:alarm:{n['alarm_prefix']}*",
+        f"arn:{p}:sns:*:*:{n['topic']}",
+        f"arn:{p}:sns:*:*:{n['topic']}:*",
+        f"arn:{p}:events:*:*:rule/{n['alarm_prefix']}*",
+        f"arn:{p}:budgets::*:budget/{spec.spend.name_prefix}-*",
+    }
+    if spec.spend.fast_breaker:
+        found |= {
+            f"arn:{p}:states:*:*:stateMachine:{n['trip_machine']}",
+            f"arn:{p}:states:*:*:execution:{n['trip_machine']}:*",
         }
-    )
+    return sorted(found | stackset_resources(spec))
+
+
+def detection_actions(spec: Spec) -> list[str]:
+    """The actions ``CorralProtectDetection`` denies (the state machine's with the fast
+    circuit breaker)."""
+    fast = STATE_MACHINE_ACTIONS if spec.spend.fast_breaker else ()
+    stack_set = STACKSET_ACTIONS if stackset_units(spec) else ()
+    return sorted(DETECTION_ACTIONS + fast + stack_set)
 
 
 def service_role_arns(spec: Spec) -> list[str]:
-    """ARN patterns of the spend service roles (the forwarder; the breaker when on)."""
-    n = names(spec.spend)
-    roles = [n["forward_role"]] + ([n["breaker_role"]] if spec.spend.breaker else [])
+    """ARN patterns of the spend service roles (the forwarder; the breaker's, the fast
+    breaker's and, in organization mode, the members' relay role when on)."""
+    roles = service_roles(spec.spend)
     return sorted(f"arn:{spec.partition}:iam::*:role{K.IAM_PATH}{r}" for r in roles)
 
 
@@ -144,7 +194,7 @@ def detection_statements(spec: Spec) -> list[dict]:
     if not detection_protected(spec):
         return []
     exempt = exempt_condition(spec)
-    statements = [deny(SID_DETECTION, sorted(DETECTION_ACTIONS), exempt, detection_resources(spec))]
+    statements = [deny(SID_DETECTION, detection_actions(spec), exempt, detection_resources(spec))]
     if not spec.protections.principals:
         statements.append(deny(SID_DETECTION_ROLES, IAM_WRITES, exempt, service_role_arns(spec)))
     return statements

@@ -111,6 +111,8 @@ class SitePlan:
     alarms: tuple[AlarmPlan, ...]
     breakers: tuple[BreakerPlan, ...]
     anomaly: AnomalyPlan | None = None
+    trip: bool = False  # trigger: alarm: the fast breaker's rule and state machine live here
+    relay: bool = False  # trigger: alarm, organization: relays alarm events to the management
 
     @property
     def forward_regions(self) -> tuple[str, ...]:
@@ -134,6 +136,12 @@ def names(spend: SpendSpec) -> dict[str, str]:
         "forward_role": f"{p}-spend-forwarder",
         "breaker_role": f"{p}-circuit-breaker",
         "breaker_policy": f"{p}-circuit-breaker",
+        "trip_rule": f"{p}-spend-breaker",  # trigger: alarm (corral.build.breaker_trip)
+        "trip_machine": f"{p}-circuit-breaker",
+        "trip_role": f"{p}-circuit-breaker-trip",
+        "trip_start_role": f"{p}-circuit-breaker-start",
+        "relay_rule": f"{p}-spend-relay",  # organization: member alarms to the management bus
+        "relay_role": f"{p}-spend-relay",
         "alarm_prefix": f"{p}-spend-",
         "anomaly_monitor": f"{p}-spend-anomalies",
         "anomaly_subscription": f"{p}-spend-anomaly-alerts",
@@ -148,6 +156,10 @@ def service_roles(spend: SpendSpec | None) -> frozenset[str]:
     roles = {n["forward_role"]}
     if spend.breaker:
         roles.add(n["breaker_role"])
+    if spend.fast_breaker:
+        roles |= {n["trip_role"], n["trip_start_role"]}
+    if spend.fast_breaker and spend.mode == K.ORGANIZATION:
+        roles.add(n["relay_role"])
     return frozenset(roles)
 
 
@@ -167,11 +179,12 @@ def plan(spend: SpendSpec) -> tuple[SitePlan, ...]:
         breakers = (_breaker_plan(spend, budget, "iam", ()),) if budget and spend.breaker else ()
         alarms = _billing_alarms(spend, [(f"{spend.name_prefix}-spend-billing", None)])
         return (_site(spend, "account", None, budgets=[budget], alarms=alarms, breakers=breakers,
-                      anomaly=_anomaly(spend)),)  # fmt: skip
+                      anomaly=_anomaly(spend), trip=spend.fast_breaker),)  # fmt: skip
     return (_management_site(spend), *(_member_site(spend, a) for a in spend.account_ids))
 
 
-def _site(spend, key, account_id, *, budgets, alarms, breakers, anomaly=None) -> SitePlan:
+def _site(spend, key, account_id, *, budgets, alarms, breakers, anomaly=None, trip=False,
+          relay=False) -> SitePlan:  # fmt: skip
     role = None
     if account_id is not None:
         role = f"arn:{spend.partition}:iam::{account_id}:role/{spend.member_role}"
@@ -186,6 +199,8 @@ def _site(spend, key, account_id, *, budgets, alarms, breakers, anomaly=None) ->
         alarms=alarms,
         breakers=tuple(breakers),
         anomaly=anomaly,
+        trip=trip,
+        relay=relay,
     )
 
 
@@ -203,14 +218,22 @@ def _management_site(spend: SpendSpec) -> SitePlan:
     billing += [(f"{p}-spend-billing-{a}", a) for a in spend.account_ids]
     alarms = _billing_alarms(spend, billing)
     return _site(spend, MANAGEMENT, None, budgets=budgets, alarms=alarms, breakers=breakers,
-                 anomaly=_anomaly(spend))  # fmt: skip
+                 anomaly=_anomaly(spend), trip=spend.fast_breaker)  # fmt: skip
+
+
+def member_site(spend: SpendSpec, account: str) -> SitePlan:
+    """A member account's site: what an account target gets through the assumed role, and
+    what corral's StackSet deploys to every account below a targeted root or OU
+    (:mod:`corral.build.stackset`; ``account`` may be the template's account token)."""
+    return _member_site(spend, account)
 
 
 def _member_site(spend: SpendSpec, account: str) -> SitePlan:
     budgets = []
     if spend.deployment == MEMBER:
         budgets.append(_budget(spend, f"{spend.name_prefix}-monthly", spend.limit, None))
-    return _site(spend, account, account, budgets=budgets, alarms=(), breakers=())
+    return _site(spend, account, account, budgets=budgets, alarms=(), breakers=(),
+                 relay=spend.fast_breaker)  # fmt: skip
 
 
 def _budget(spend, name, limit, linked) -> BudgetPlan | None:
@@ -313,7 +336,12 @@ def _watches(spend: SpendSpec, account_id: str | None) -> list[_Watch]:
 
 def _capacity_alarms(spend: SpendSpec, account_id: str | None) -> tuple[AlarmPlan, ...]:
     """Every region's capacity alarms, region by region; home-region alarms are direct."""
-    watches = _watches(spend, account_id)
+    return tuple(a for region in spend.regions for a in region_alarms(spend, account_id, region))
+
+
+def region_alarms(spend: SpendSpec, account_id: str | None, region: str) -> tuple[AlarmPlan, ...]:
+    """One region's capacity alarms (``region`` may be a CloudFormation token such as
+    ``${AWS::Region}``); they are direct in the home region."""
     return tuple(
         AlarmPlan(
             "-".join(filter(None, (f"{spend.name_prefix}-spend-{w.kind}", region, w.suffix))),
@@ -321,6 +349,5 @@ def _capacity_alarms(spend: SpendSpec, account_id: str | None) -> tuple[AlarmPla
             float(w.threshold), "corral: " + w.text.format(region=region),
             region == spend.region,
         )
-        for region in spend.regions
-        for w in watches
+        for w in _watches(spend, account_id)
     )  # fmt: skip

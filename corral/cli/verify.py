@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     merge.add_argument("reports", nargs="+", metavar="REPORT.json")
     merge.add_argument("--format", choices=F.FORMATS, default="table")
     merge.add_argument("--output", metavar="FILE")
+    merge.add_argument(
+        "--config", metavar="STACK_FILE", help="the stack file SARIF results point into"
+    )
     _show_pass(merge)
     merge.set_defaults(handler=_guarded(_cmd_merge))
 
@@ -61,7 +64,17 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         "--accounts", nargs="+", type=P.account_id, metavar="ID", help="only these accounts"
     )
     parser.add_argument("--regions", nargs="+", metavar="REGION", help="only these regions")
-    parser.add_argument("--shard", metavar="I/N", help="only the I-th of N account partitions")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar (it is drawn on stderr only when stderr is a terminal)",
+    )
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="only the I-th of N account partitions (1-based); N or auto/N takes I from "
+        "JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX (0-based), see docs/verify.md",
+    )
     parser.add_argument(
         "--role-name",
         type=P.role_name,
@@ -100,7 +113,7 @@ def _connect(args: argparse.Namespace):
     from corral.spec.load import load_stack_file  # noqa: PLC0415
 
     spec = load_stack_file(args.config)
-    shard = parse_shard(args.shard) if args.shard else None
+    shard = parse_shard(args.shard)  # None: a whole run (an engine's index needs --shard)
     regions = parse_regions(args.regions, spec.partition)
     P.check_output_file(args.output)
     endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
@@ -149,9 +162,39 @@ def _emit(text: str, output: str | None) -> None:
 def _report(found: Sequence[F.Finding], args: argparse.Namespace, run: dict | None) -> int:
     from corral.audit import checks  # noqa: PLC0415
 
-    text = F.render(found, args.format, checks.rules(), run, getattr(args, "show_pass", False))
+    stack = _stack_lines(args, run) if args.format == "sarif" else None
+    show_pass = getattr(args, "show_pass", False)
+    text = F.render(found, args.format, checks.rules(), run, show_pass, stack)
     _emit(text, args.output)
     return E.exit_code(found)
+
+
+def _stack_lines(args: argparse.Namespace, run: dict | None):
+    """The key lines of ``--config``, where SARIF results point (merge: required there, and
+    the stack file must hold the spec the reports were made from)."""
+    from corral.audit.verify import spec_hash  # noqa: PLC0415
+    from corral.spec.load import load_stack_file  # noqa: PLC0415
+    from corral.spec.locate import key_lines  # noqa: PLC0415
+
+    if not getattr(args, "config", None):
+        raise E.CommandError(
+            "--format sarif needs --config Pulumi.<stack>.yaml (the stack file of the run): "
+            "code scanning places every result on the line of its key in that file."
+        )
+    made_from = (run or {}).get("spec")
+    if made_from and spec_hash(load_stack_file(args.config)) != made_from:
+        raise E.CommandError(
+            f"{args.config}: is not the stack file these reports were made from (spec "
+            f"{made_from}); pass that stack file as --config."
+        )
+    return key_lines(args.config)
+
+
+def _progress(label: str, args: argparse.Namespace):
+    """A bar on stderr when it is a terminal and --quiet is not given (corral.cli.progress)."""
+    from corral.cli.progress import TerminalProgress  # noqa: PLC0415
+
+    return TerminalProgress(label, quiet=args.quiet)
 
 
 def _record(command: str, spec, conn, shard, args: argparse.Namespace) -> dict:
@@ -167,8 +210,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     spec, conn, shard, regions, manifest = _connect(args)
     found = verify(
-        spec, conn, accounts=args.accounts, shard=shard, manifest=manifest, regions=regions
-    )
+        spec, conn, accounts=args.accounts, shard=shard, manifest=manifest, regions=regions,
+        progress=_progress("verifying", args),
+    )  # fmt: skip
     return _report(found, args, _record("verify", spec, conn, shard, args))
 
 
@@ -177,8 +221,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     spec, conn, shard, regions, _ = _connect(args)
     found = sweep(
-        spec, conn, accounts=args.accounts, regions=regions, shard=shard, workers=args.workers
-    )
+        spec, conn, accounts=args.accounts, regions=regions, shard=shard, workers=args.workers,
+        progress=_progress("sweeping", args),
+    )  # fmt: skip
     return _report(found, args, _record("sweep", spec, conn, shard, args))
 
 

@@ -7,13 +7,16 @@ that matches nothing), unsubscribe, or set the topic's attributes (a KMS key Clo
 cannot use); disable corral's forwarding rule or repoint its target; delete the forwarder
 role's policy; run or reverse the circuit breaker's budget action; delete a budget
 notification (``budgets:ModifyBudget`` is the permission Budgets' DeleteNotification
-needs). Each is expected denied. The same calls on alarms, topics, rules, roles and budgets
-that are not corral's are permitted work, expected not denied. Pure: no I/O.
+needs). With the fast breaker (``circuitBreaker.trigger: alarm``) it also tries to rewrite
+or delete corral's circuit-breaker state machine; below a root or OU that corral's StackSet
+reaches, to update or delete the account's spend-detection stack. Each is expected denied.
+The same calls on resources that are not corral's are permitted work, expected not denied.
+Pure: no I/O.
 """
 
 from __future__ import annotations
 
-from corral.build import spend_plan
+from corral.build import spend_plan, stackset
 from corral.build.detection import detection_protected
 from corral.evaluate.probe_kit import (
     EXPECT_DENY,
@@ -38,7 +41,9 @@ PATH_OTHERS = (
 )
 # Resources that are not corral's: (kind, name).
 OTHERS = {"alarm": "app-cpu-high", "topic": "app-alerts", "rule": "app-nightly",
-          "role": "app-worker", "budget": "app-monthly"}  # fmt: skip
+          "role": "app-worker", "budget": "app-monthly", "machine": "app-workflow",
+          "stack": "app-stack"}  # fmt: skip
+STACK_ID = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 # (kind, action, label); each call is made on corral's resource of that kind, then on another.
 CALLS = (
     ("alarm", "cloudwatch:DeleteAlarms", "Delete corral's spend alarm"),
@@ -55,6 +60,16 @@ CALLS = (
     ("budget", "budgets:ModifyBudget",
      "Delete a notification of corral's budget (DeleteNotification needs it)"),
 )  # fmt: skip
+FAST_BREAKER_CALLS = (
+    ("machine", "states:UpdateStateMachine", "Rewrite corral's circuit-breaker state machine"),
+    ("machine", "states:DeleteStateMachine", "Delete corral's circuit-breaker state machine"),
+)
+STACKSET_CALLS = (
+    ("stack", "cloudformation:UpdateStack",
+     "Rewrite the account's stack of corral's spend-detection StackSet"),
+    ("stack", "cloudformation:DeleteStack",
+     "Delete the account's stack of corral's spend-detection StackSet"),
+)  # fmt: skip
 
 
 def detection_probes(spec: Spec, scope: Scope) -> list[Probe]:
@@ -62,13 +77,18 @@ def detection_probes(spec: Spec, scope: Scope) -> list[Probe]:
     if not scope.protection or not detection_protected(spec):
         return []
     mine = _corral_resources(spec, scope)
+    calls = list(CALLS)
+    if spec.spend.fast_breaker:
+        calls += FAST_BREAKER_CALLS
+    if stackset.stackset_units(spec) and spec.mode == K.ORGANIZATION:
+        calls += STACKSET_CALLS
     probes = []
-    for kind, action, label in CALLS:
+    for kind, action, label in calls:
         region = _region(spec, scope, kind, action)
         arns = _arns(scope, action, region, mine[kind])
         probes.append(_probe(scope, f"detection-{slug(action)}", action, arns, region,
                              EXPECT_DENY, f"{label} (`{action}`)"))  # fmt: skip
-    for kind, action, _ in CALLS:
+    for kind, action, _ in calls:
         region = _region(spec, scope, kind, action)
         arns = _arns(scope, action, region, _other(kind))
         probes.append(_probe(scope, f"detection-other-{slug(action)}", action, arns, region,
@@ -84,8 +104,10 @@ def _arns(scope: Scope, action: str, region: str, template: str) -> list[str]:
 
 
 def _region(spec: Spec, scope: Scope, kind: str, action: str) -> str:
-    """Where the call is signed: the topic's home region for SNS, else as any call."""
-    return spec.spend.region if kind in ("topic", "subscription") else signing_region(scope, action)
+    """Where the call is signed: the home region for the topic and the state machine, else
+    as any call."""
+    home = ("topic", "subscription", "machine")
+    return spec.spend.region if kind in home else signing_region(scope, action)
 
 
 def _probe(scope: Scope, pid: str, action: str, arns: list[str], region: str,
@@ -111,7 +133,8 @@ def _corral_resources(spec: Spec, scope: Scope) -> dict[str, str]:
     rule = n["deliver_rule"] if region == spend.region else n["forward_rule"]
     return _templates(
         alarm=alarm, topic=n["topic"], rule=rule, role=f"{K.IAM_PATH[1:]}{n['forward_role']}",
-        budget=budget,
+        budget=budget, machine=n["trip_machine"],
+        stack=f"StackSet-{stackset.stackset_name(spend)}-{STACK_ID[:8]}",
     )  # fmt: skip
 
 
@@ -120,7 +143,8 @@ def _other(kind: str) -> str:
     return _templates(**OTHERS)[kind]
 
 
-def _templates(*, alarm: str, topic: str, rule: str, role: str, budget: str) -> dict[str, str]:
+def _templates(*, alarm: str, topic: str, rule: str, role: str, budget: str, machine: str,
+               stack: str) -> dict[str, str]:  # fmt: skip
     """Resource templates by kind (``{p}`` partition, ``{a}`` account, ``{r}`` region)."""
     return {
         "alarm": f"arn:{{p}}:cloudwatch:{{r}}:{{a}}:alarm:{alarm}",
@@ -130,4 +154,6 @@ def _templates(*, alarm: str, topic: str, rule: str, role: str, budget: str) -> 
         "role": f"arn:{{p}}:iam::{{a}}:role/{role}",
         "action": f"arn:{{p}}:budgets::{{a}}:budget/{budget}/action/{ACTION_ID}",
         "budget": f"arn:{{p}}:budgets::{{a}}:budget/{budget}",
+        "machine": f"arn:{{p}}:states:{{r}}:{{a}}:stateMachine:{machine}",
+        "stack": f"arn:{{p}}:cloudformation:{{r}}:{{a}}:stack/{stack}/{STACK_ID}",
     }

@@ -23,7 +23,9 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,8 +34,8 @@ from corral.evaluate.engine import ALLOW, DENY, Decision, Reason, evaluate
 from corral.evaluate.policy import PolicyRef, Request
 from corral.evaluate.probe_kit import EXPECT_DENY, EXPECT_OPEN, Probe
 from corral.evaluate.probes import probes_for
-from corral.evaluate.scope import find_target, scope_for, spec_chain_ids
-from corral.evaluate.twins import BOUNDED_ROLE
+from corral.evaluate.scope import Scope, find_target, scope_for, spec_chain_ids
+from corral.evaluate.twins import BOUNDED_ROLE, bounded_principal
 from corral.spec import keys as K
 from corral.spec.model import Spec, Target
 
@@ -41,6 +43,17 @@ ALLOW_ALL_POLICY = "principal-own-permissions"
 FULL_AWS_ACCESS_DOCUMENT = (
     '{"Statement":[{"Action":"*","Effect":"Allow","Resource":"*"}],"Version":"2012-10-17"}'
 )
+# The probes' own names (principals, roles, resources) exist nowhere in AWS: messages show
+# them as placeholders, and the probe's principal as the principals the spec guards.
+SYNTHETIC_NAME = re.compile(r"corral-probe(?:-(new|role|existing|bounded|bucket))?\b")
+PLACEHOLDERS = {
+    None: "<any-name>",
+    "new": "<new-name>",
+    "role": "<any-role>",
+    "existing": "<role-made-before-corral>",
+    "bounded": "<role-under-corral-boundary>",
+    "bucket": "<any-bucket>",
+}
 
 
 # --------------------------------------------------------------------------- records
@@ -135,7 +148,24 @@ def run_probes(
     probes of a principal created under the boundary run against ``permissions_boundary``
     (default, when ``identity_policies`` is not given either: the spec's boundary) and
     its own allow-all policy alone; with neither, they are left out.
+
+    Messages name what exists (:func:`shown`): the principals the spec guards, never the
+    probe's own principal, and placeholders for the probes' made-up resource names.
     """
+    given = {"target": target, "scp_chain": scp_chain, "identity_policies": identity_policies}
+    results = _run(spec, account=account, permissions_boundary=permissions_boundary, **given)
+    return shown(results, spec, scope_for(spec, account=account))
+
+
+def _run(
+    spec: Spec,
+    *,
+    target: Target | str | None,
+    scp_chain: Sequence[Sequence[PolicyRef]] | None,
+    identity_policies: Sequence[PolicyRef] | None,
+    account: str | None,
+    permissions_boundary: Sequence[PolicyRef] | None,
+) -> list[ProbeResult]:
     plan = build_plan(spec)
     if spec.mode == K.ACCOUNT:
         scope = scope_for(spec, account=account)
@@ -169,6 +199,39 @@ def run_probes(
         scope = scope_for(spec, ids, account)
         results += [judge(p, chain, None, cache) for p in probes_for(spec, scope)]
     return results
+
+
+def guarded_principals(spec: Spec, account: str) -> str:
+    """Who the probes stand for, as a message names them: the principals the spec names
+    (account mode), else any non-exempt principal of the account."""
+    named = spec.principals
+    kinds = ((K.GROUP, named.groups), (K.USER, named.users), (K.ROLE, named.roles))
+    names = [f"{kind} {name}" for kind, group in kinds for name in group]
+    if spec.mode == K.ACCOUNT and names:
+        return f"the guarded principals ({', '.join(names)})"
+    return f"any non-exempt principal in account {account}"
+
+
+def shown(results: Sequence[ProbeResult], spec: Spec, scope: Scope) -> list[ProbeResult]:
+    """``results`` as users read them: the probe's principal (``user/corral-probe``, which
+    exists nowhere) named as the principals the spec guards, the boundary probes' role as a
+    new role of the account, other made-up names as placeholders."""
+    standins = {
+        scope.principal: guarded_principals(spec, scope.account),
+        bounded_principal(scope): f"a new role in account {scope.account}",
+    }
+
+    def show(text: str, principals: bool) -> str:
+        for arn, label in standins.items() if principals else ():
+            text = text.replace(f"{arn!r}", label)
+            for word in ("of", "by"):
+                text = text.replace(f"{word} {arn}", f"{word} {label}")
+        return SYNTHETIC_NAME.sub(lambda m: PLACEHOLDERS[m.group(1)], text)
+
+    return [
+        dataclasses.replace(r, message=show(r.message, True), resource=show(r.resource, False))
+        for r in results
+    ]
 
 
 def judge(
@@ -246,7 +309,7 @@ def _slipped(probe: Probe, decision: Decision) -> str:
     return (
         f"{probe.description} is not denied: {request.action} on {request.resource} slipped "
         f"through, though the {probe.guardrail} guardrail must deny it. {allowed_by} Deploy "
-        "the documents the spec builds (`corral render`) so a statement denies it."
+        "the documents the spec builds with `pulumi up --refresh` so a statement denies it."
     ).replace("  ", " ")
 
 

@@ -28,8 +28,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-import botocore.loaders
-
 from corral.build.documents import global_actions
 from corral.evaluate.policy import ContextValue, Request
 from corral.evaluate.scope import Scope
@@ -114,8 +112,11 @@ def call(scope: Scope, action: str, resource: str, region: str, **extra: Context
 
 @functools.cache
 def global_region(partition: str, service: str) -> str | None:
-    """The region a global service's partition endpoint signs for (botocore data)."""
-    data = botocore.loaders.create_loader().load_data("endpoints")
+    """The region a global service's partition endpoint signs for (botocore data).
+
+    ``endpoints.json`` comes from the catalog's loader, read once per process (a fresh
+    loader per service parsed its ~1 MB again for every global service the probes name)."""
+    data = catalog.loader().load_data("endpoints")
     for raw in data["partitions"]:
         if raw["partition"] != partition:
             continue
@@ -128,9 +129,16 @@ def global_region(partition: str, service: str) -> str | None:
 def signing_region(scope: Scope, action: str) -> str:
     """Where a call of ``action`` is signed: a global service's endpoint region (or the
     stack's region), else a region where the scope allows regional calls."""
-    if any(catalog.matches(p.lower(), action.lower()) for p in global_actions()):
+    if is_global(action):
         return global_region(scope.partition, action.split(":", 1)[0]) or scope.home_region
     return scope.regional()
+
+
+@functools.cache
+def is_global(action: str) -> bool:
+    """Whether ``action`` belongs to a global service (matched against every global-service
+    pattern once per action, not once per probe of every account)."""
+    return any(catalog.matches(p.lower(), action.lower()) for p in global_actions())
 
 
 def concrete_principal(pattern: str, partition: str, account: str) -> str:

@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -175,6 +176,23 @@ def find_target(spec: Spec, target: Target | str) -> Target:
 def representative_types(scope: Scope) -> tuple[str, ...]:
     """The smallest and largest permitted type matching each allow pattern in scope
     (each rule without allow patterns contributes the smallest and largest overall)."""
+    return _representative_types(scope.rules)
+
+
+def forbidden_types(scope: Scope) -> tuple[tuple[str, str], ...]:
+    """``(type, why)`` for one type per deny pattern and one above each vCPU ceiling,
+    preferring types the allow patterns would otherwise let through."""
+    return _forbidden_types(scope.rules)
+
+
+# Both depend on the scope's instance rules alone, and every account of an organization
+# under the same targets has the same rules: picked once per rules, not once per account
+# (each walks the ~900 instance types of the catalog).
+
+
+@functools.lru_cache(maxsize=64)
+def _representative_types(rules: tuple[InstanceRule, ...]) -> tuple[str, ...]:
+    scope = _RulesOnly(rules)
     counts = catalog.vcpus()
     permitted = sorted(
         (t for t in catalog.instance_types() if scope.permits(t)),
@@ -189,9 +207,9 @@ def representative_types(scope: Scope) -> tuple[str, ...]:
     return tuple(chosen)
 
 
-def forbidden_types(scope: Scope) -> tuple[tuple[str, str], ...]:
-    """``(type, why)`` for one type per deny pattern and one above each vCPU ceiling,
-    preferring types the allow patterns would otherwise let through."""
+@functools.lru_cache(maxsize=64)
+def _forbidden_types(rules: tuple[InstanceRule, ...]) -> tuple[tuple[str, str], ...]:
+    scope = _RulesOnly(rules)
     counts = catalog.vcpus()
     types = sorted(catalog.instance_types(), key=lambda t: (counts.get(t, 0), t))
     found: dict[str, str] = {}
@@ -211,3 +229,13 @@ def forbidden_types(scope: Scope) -> tuple[tuple[str, str], ...]:
             if best:
                 found.setdefault(best[0], f"it has more than {rule.max_vcpus} vCPUs")
     return tuple(found.items())
+
+
+@dataclass(frozen=True)
+class _RulesOnly:
+    """What the type pickers read of a scope: its rules, and whether they permit a type."""
+
+    rules: tuple[InstanceRule, ...]
+
+    def permits(self, instance_type: str) -> bool:
+        return all(rule.permits(instance_type) for rule in self.rules)

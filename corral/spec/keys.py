@@ -120,7 +120,8 @@ LAMBDA_KEYS = (ENABLED, THRESHOLD, PERIOD)
 ANOMALY_KEYS = (ENABLED, THRESHOLD)
 
 APPROVAL = "approval"
-BREAKER_KEYS = (ENABLED, THRESHOLD, APPROVAL)
+TRIGGER = "trigger"  # budget (Budgets action, the default) or alarm (a capacity alarm, in minutes)
+BREAKER_KEYS = (ENABLED, THRESHOLD, APPROVAL, TRIGGER)
 
 # Keys of ``alerts`` and ``guardDuty``.
 TRAIL_LOG_GROUP = "trailLogGroup"

@@ -99,6 +99,7 @@ def _build(raw: dict[str, Any], aws_region: Any) -> Spec:
     spec = dataclasses.replace(spec, alerts=alerts)
     if not spec.allow_lockout:
         _check_member_role(spec)
+        _check_stackset_role(spec)
     return spec
 
 
@@ -205,4 +206,31 @@ def _check_member_role(spec: Spec) -> None:
         f"does not exempt {spend.member_role}, through which `pulumi up` creates corral's "
         f"roles in member accounts, so protections.principals would deny it; add {pattern} "
         "(its trust stays with the management account, and corral denies changing it).",
+    )
+
+
+STACKSET_ROLE = "stacksets-exec-*"  # the role CloudFormation StackSets creates in each member
+
+
+def _check_stackset_role(spec: Spec) -> None:
+    """Organization mode with spend detection and a root or OU target: corral's StackSet
+    creates every member's detection (in every region, and corral's /corral/ role) as the
+    ``stacksets-exec-<id>`` role StackSets makes in that account, so the guardrails would
+    deny it unless it is exempt."""
+    spend = spec.spend
+    if not (spec.mode == K.ORGANIZATION and spend.enabled):
+        return
+    if not any(t.kind in (K.ROOT, K.OU) for t in spec.targets):
+        return
+    role = f"arn:{spec.partition}:iam::123456789012:role/stacksets-exec-0123456789abcdef"
+    if any(fnmatch.fnmatchcase(role, pattern) for pattern in spec.exempt_principals):
+        return
+    pattern = f"arn:{spec.partition}:iam::*:role/{STACKSET_ROLE}"
+    raise SpecError(
+        key_path(K.EXEMPT_PRINCIPALS),
+        "does not exempt the role CloudFormation StackSets creates in each member account, "
+        "through which corral's StackSet deploys spend detection below the root and OU targets "
+        f"(alarms in every region, corral's roles), so the guardrails would deny it; add {pattern} "
+        "(it trusts only the management account's StackSets role, and corral denies creating or "
+        "changing an exempt role).",
     )

@@ -19,6 +19,7 @@ from corral.spec.readers import (
     SpecError,
     as_bool,
     as_mapping,
+    choice,
     decode,
     key_path,
     positive,
@@ -44,6 +45,9 @@ MANAGEMENT = "management"
 MEMBER = "member"
 DEPLOYMENTS = (MEMBER, MANAGEMENT)
 APPROVALS = {"automatic": "AUTOMATIC", "manual": "MANUAL"}
+TRIGGER_BUDGET = "budget"  # the Budgets action alone
+TRIGGER_ALARM = "alarm"  # a capacity alarm too, in minutes; the budget action stays the backstop
+TRIGGERS = (TRIGGER_BUDGET, TRIGGER_ALARM)
 
 DEFAULT_NOTIFICATIONS = ((ACTUAL, 50.0), (ACTUAL, 80.0), (ACTUAL, 100.0), (FORECASTED, 100.0))
 DEFAULT_LIMIT = 100.0
@@ -124,8 +128,14 @@ class SpendSpec:
     breaker: bool = False
     breaker_threshold: float = DEFAULT_BREAKER_THRESHOLD
     breaker_approval: str = "AUTOMATIC"
+    breaker_trigger: str = TRIGGER_BUDGET
     exempt_principals: tuple[str, ...] = ()
     principals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def fast_breaker(self) -> bool:
+        """True when a capacity alarm trips the circuit breaker (``trigger: alarm``)."""
+        return self.enabled and self.breaker and self.breaker_trigger == TRIGGER_ALARM
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -344,6 +354,7 @@ def _breaker(value: Any) -> dict[str, Any]:
             f"{key}.{K.APPROVAL}", f"{approval!r:.60} is not valid; use automatic or manual."
         )
     result["breaker_approval"] = APPROVALS[approval]
+    result["breaker_trigger"] = choice(raw, K.TRIGGER, TRIGGERS, f"{key}.{K.TRIGGER}", False)
     return result
 
 
@@ -353,6 +364,13 @@ def _check_breaker(spend: SpendSpec) -> None:
         return
     if not spend.budgets:
         raise SpecError(key, f"acts on the budgets, but {key_path(K.BUDGETS)}.enabled is false.")
+    watched = (spend.vcpu, spend.spot, spend.fargate, spend.lambda_alarms)
+    if spend.breaker_trigger == TRIGGER_ALARM and not any(watched):
+        raise SpecError(
+            f"{key}.{K.TRIGGER}",
+            f"alarm needs a capacity alarm, but every kind under {key_path(K.ALARMS)} is off; "
+            "enable one or use trigger: budget.",
+        )
     if spend.mode == K.ACCOUNT:
         if not any(spend.principals.values()):
             raise SpecError(key, "needs corral:principals to name who the deny policy applies to.")
@@ -363,5 +381,9 @@ def _check_breaker(spend: SpendSpec) -> None:
             "in organization mode applies an SCP, which only the management account can do; "
             f"set {key_path(K.BUDGETS)}.{K.DEPLOYMENT}: management.",
         )
-    if not spend.account_ids:
-        raise SpecError(key, "names no account; list member accounts under corral:targets.")
+    if not spend.account_ids and spend.breaker_trigger != TRIGGER_ALARM:
+        raise SpecError(
+            key,
+            "names no account; list member accounts under corral:targets, or set "
+            f"{K.TRIGGER}: alarm, which trips it in any member account.",
+        )

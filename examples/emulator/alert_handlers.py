@@ -220,7 +220,8 @@ def _start(target: dict, event: dict) -> None:
     documented, :func:`apply_template`) and StartExecution with the result."""
     from moto.stepfunctions.responses import get_backend  # noqa: PLC0415
 
-    payload = apply_template(target["InputTransformer"], event)
+    transformer = target.get("InputTransformer")  # none: the event as it is (the breaker)
+    payload = apply_template(transformer, event) if transformer else json.dumps(event)
     _, _, _, region, account, _ = target["Arn"].split(":", 5)
     backend = get_backend(account, region)
     execution = backend.start_execution(

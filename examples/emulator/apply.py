@@ -14,6 +14,7 @@ from components.program import deploy, stack_config
 from examples.emulator import (
     alert_handlers,  # noqa: F401 - registers the alert handlers (after spend's)
     spend_handlers,  # noqa: F401 - registers the spend handlers
+    stackset_handlers,  # noqa: F401 - registers the StackSet handlers
 )
 from examples.emulator.mocks import Created, EmulatorMocks
 

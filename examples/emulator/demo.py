@@ -13,7 +13,13 @@ For a standalone account and for a small organization, in a moto_server on
    boto3 (the emulator path: NOT a substitute for `pulumi up`);
 4. `corral verify` again: the guardrails pass and the incident's requests are
    denied by a named statement; `corral sweep` still lists the 26 instances, since
-   deny rules do not stop what already runs.
+   deny rules do not stop what already runs;
+5. standalone account: the alerts replay, then the incident's vCPU alarm trips the fast
+   circuit breaker (``trigger: alarm``) and a launch the spec allows is denied after;
+6. organization: the incident member's vCPU alarm in us-east-2 (the member lies below an OU
+   and got its detection and relay from corral's StackSet) trips the fast breaker in the
+   management account, which attaches the deny-launch SCP to that member; a launch the spec
+   allows there is denied after.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from typing import Any
 import boto3
 import yaml
 
-from examples.emulator import alert_replay, incident, server
+from corral.spec.load import load_stack_file
+from examples.emulator import alert_replay, breaker_replay, incident, server, stackset_replay
 from examples.emulator.apply import apply_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +93,8 @@ def account_stack() -> dict[str, Any]:
     """The standalone account's stack: the spend example, guarding the leaked user too."""
     config = yaml.safe_load((ROOT / "Pulumi.spend-example.yaml").read_text())["config"]
     config["corral:principals"] = {"groups": ["developers"], "users": ["ci-deployer", "script"]}
+    # The fast circuit breaker: a capacity alarm trips it in minutes (docs/spend.md).
+    config["corral:circuitBreaker"] = {**config["corral:circuitBreaker"], "trigger": "alarm"}
     return config
 
 
@@ -96,6 +105,22 @@ def organization_stack(org: incident.Organization) -> dict[str, Any]:
     for target in config["corral:targets"]:
         target["id"] = ids[target["name"]]
     return config
+
+
+def with_member_detection(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with spend detection on: every member below the root and OUs gets it through
+    corral's StackSet, created as StackSets' stacksets-exec-* role, which must be exempt
+    (docs/spend.md)."""
+    exec_role = "arn:aws:iam::*:role/stacksets-exec-*"
+    return {
+        **config,
+        "corral:notifications": {"emails": ["ops@example.com"]},
+        "corral:exemptPrincipals": [*config["corral:exemptPrincipals"], exec_role],
+        # The fast circuit breaker in organization mode (docs/spend.md): the SCP is attached
+        # from the management account, so the budgets are deployed there.
+        "corral:budgets": {"deployment": "management"},
+        "corral:circuitBreaker": {"enabled": True, "trigger": "alarm"},
+    }
 
 
 def setup_account(session: boto3.Session, url: str) -> None:
@@ -240,16 +265,32 @@ def main(argv: list[str] | None = None) -> int:
             _say("== standalone account: the incident's 26 denied launches and a tamper event ==")
             for message in alert_replay.replay(session, url, config["aws:region"]):
                 _say(f"  alert  {alert_replay.summary(message)}")
+            _say("== standalone account: the incident's vCPUs trip the circuit breaker ==")
+            spend = load_stack_file(stack).spend
+            trip = breaker_replay.replay(session, url, spend, "us-east-1", "script", "t3.micro")
+            for line in trip:
+                _say(f"  breaker {line}")
         if args.only in (None, "organization"):
             server.reset(url)
             org = setup_organization(session, url)
-            config = organization_stack(org)
+            config = with_member_detection(organization_stack(org))
             stack = write_stack(workdir, "demo-organization", config)
             results.append(
                 play(
                     "organization", stack, url, workdir, lambda: apply_program(config, session, url)
                 )
             )
+            _say("== organization: member detection through corral's StackSet ==")
+            for line in stackset_replay.replay(session, url, org, "corral-spend-detection", "ml"):
+                _say(f"  stackset {line}")
+            _say("== organization: the incident member's vCPUs trip the circuit breaker ==")
+            spend, dev = load_stack_file(stack).spend, org.accounts["dev"]
+            member = incident.member_session(session, url, dev)
+            trip = breaker_replay.replay_organization(
+                session, member, url, spend, dev, "us-east-2", "script", "t3.micro"
+            )
+            for line in trip:
+                _say(f"  breaker {line}")
     _say("== summary ==")
     for r in results:
         verdict = "guardrails verified" if r["ok"] else "NOT verified"

@@ -131,10 +131,15 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         return self._providers.get(name, Site(self.default_region))
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        """getCallerIdentity asks the emulator's STS; other functions are refused."""
+        """getCallerIdentity asks the emulator's STS, getOrganization its Organizations; other
+        functions are refused."""
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             who = self.client("sts", self._provider_site(args.provider)).get_caller_identity()
             return {"accountId": who["Account"], "arn": who["Arn"], "userId": who["UserId"]}
+        if args.token == "aws:organizations/getOrganization:getOrganization":
+            client = self.client("organizations", self._provider_site(args.provider))
+            org = client.describe_organization()["Organization"]
+            return {"id": org["Id"], "arn": org["Arn"], "masterAccountId": org["MasterAccountId"]}
         raise UnsupportedResource(f"the emulator does not implement the function {args.token}.")
 
 

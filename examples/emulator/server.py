@@ -21,7 +21,7 @@ import botocore.session
 import botocore.validate
 from botocore import xform_name
 
-from examples.emulator import anomaly_monitors, iam_boundaries
+from examples.emulator import anomaly_monitors, iam_boundaries, stacksets
 from examples.emulator.model_checks import enum_errors
 
 FAKE_CREDENTIALS = {
@@ -241,6 +241,7 @@ def moto_server() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     iam_boundaries.install()  # PutUserPermissionsBoundary, which moto lacks
     anomaly_monitors.install()  # Cost Explorer anomaly monitors, which moto lacks
+    stacksets.install()  # StackSets auto-deployment and what moto's CloudFormation lacks
     app = _with_stand_ins(DomainDispatcherApplication(create_backend_app))
     try:
         httpd = make_server("127.0.0.1", free_port(), app, threaded=True)

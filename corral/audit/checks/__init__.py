@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from corral.audit.checks._base import SCOPES, CheckMetadata
 from corral.audit.findings import Finding
@@ -30,7 +31,9 @@ MODULES = (
     "guardrail_effects",
     "budget_present",
     "budget_actions",
+    "breaker_trigger",
     "alarms_present",
+    "stackset_instances",
     "topic_subscriptions",
     "attempt_alerts",
     "guardduty_routing",
@@ -73,6 +76,6 @@ def checks(scope: str, mode: str) -> tuple[Check, ...]:
     return tuple(c for c in REGISTRY if c.metadata.scope == scope and mode in c.metadata.modes)
 
 
-def rules() -> dict[str, dict[str, str]]:
-    """Report metadata per check id (SARIF rules)."""
+def rules() -> dict[str, dict[str, Any]]:
+    """Report metadata per check id (SARIF rules and the spec keys results point at)."""
     return {c.id: c.metadata.as_rule() for c in REGISTRY}

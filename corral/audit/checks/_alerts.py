@@ -14,13 +14,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from corral.audit.aws import ReadError
-from corral.audit.checks._base import CheckMetadata, VerifyContext, errored
+from corral.audit.checks._base import CheckMetadata, VerifyContext, per_account
 from corral.audit.findings import Finding
 from corral.build import alerts
 
-REDEPLOY = "run `pulumi up` to recreate it"
-RESTORE = "run `pulumi up` to restore it"
+REDEPLOY = "run `pulumi up --refresh` to recreate it"
+RESTORE = "run `pulumi up --refresh` to restore it"
 EFFECTS = {
     "attempts": "calls denied there by corral's guardrails reach no one",
     "tamper": "changes to corral's guardrails there reach no one",
@@ -63,15 +62,7 @@ def per_site(
 ) -> Iterator[Finding]:
     """``judge`` every site; a failed read ends that site with an ERROR for its account,
     after the findings already made, and the other sites are still judged."""
-    for site in sites(ctx):
-        found: list[Finding] = []
-        try:
-            found.extend(judge(ctx, site))
-        except ReadError as exc:
-            resource = f"alerts of account {site.account}"
-            found.append(errored(meta.id, site.account, exc.region, resource, str(exc),
-                                 ctx.conn.role_name))  # fmt: skip
-        yield from found
+    yield from per_account(ctx, meta, sites(ctx), judge, "alerts")
 
 
 def planned_rules(ctx: VerifyContext, site: Site) -> list[tuple[alerts.RulePlan, str]]:

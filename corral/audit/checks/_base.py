@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.audit.aws import Connection
+from corral.audit.aws import Connection, ReadError
 from corral.audit.findings import ERROR, FAIL, PASS, Finding
 from corral.build.plan import Plan
 from corral.spec.model import Spec
@@ -31,14 +31,18 @@ class CheckMetadata:
     actions: tuple[str, ...]  # read-only IAM actions the check calls
     modes: tuple[str, ...]  # "organization", "account"
     scope: str
+    # The spec keys (under ``corral:``) a finding is about, first set in the stack file
+    # wins; reports point at that key's line (an account's ``targets`` entry for targets).
+    spec_keys: tuple[str, ...] = ()
 
-    def as_rule(self) -> dict[str, str]:
-        """The fields reports show (SARIF rules)."""
+    def as_rule(self) -> dict[str, Any]:
+        """The fields reports show (SARIF rules and locations)."""
         return {
             "title": self.title,
             "severity": self.severity,
             "risk": self.risk,
             "remediation": self.remediation,
+            "spec_keys": self.spec_keys,
         }
 
 
@@ -106,3 +110,24 @@ def errored(
     (permission: grant ``role_name`` or the caller what ``corral iam-policy`` prints)."""
     message = f"Check {check_id} could not complete because {reason.rstrip('.')}."
     return Finding(check_id, ERROR, account, region, resource, message)
+
+
+def per_account(
+    ctx: VerifyContext,
+    meta: CheckMetadata,
+    units: Iterable[Any],
+    judge: Callable[[VerifyContext, Any], Iterable[Finding]],
+    what: str,
+) -> Iterator[Finding]:
+    """``judge`` every unit (a site or place: anything with an ``account``); a failed read
+    ends that unit with an ERROR on ``<what> of account <id>``, after the findings already
+    made, and the other units are still judged."""
+    for unit in units:
+        found: list[Finding] = []
+        try:
+            found.extend(judge(ctx, unit))
+        except ReadError as exc:
+            resource = f"{what} of account {unit.account}"
+            found.append(errored(meta.id, unit.account, exc.region, resource, str(exc),
+                                 ctx.conn.role_name))  # fmt: skip
+        yield from found

@@ -16,12 +16,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from corral.audit.aws import ReadError
 from corral.audit.checks import _deployed, _spend
-from corral.audit.checks._base import CheckMetadata, VerifyContext, errored
+from corral.audit.checks._base import CheckMetadata, VerifyContext, per_account
 from corral.audit.checks._policy import canonical, describe_changes, equivalent
 from corral.audit.findings import Finding
-from corral.build import alerts, spend_breaker, spend_plan, spend_requests
+from corral.build import alerts, breaker_trip, spend_breaker, spend_plan, spend_requests
 from corral.spec import keys as K
 from corral.spec.model import Spec
 
@@ -65,15 +64,7 @@ def per_place(
     ctx: VerifyContext, meta: CheckMetadata, judge: Callable[[VerifyContext, Place], Iterable]
 ) -> Iterator[Finding]:
     """``judge`` every place; a failed read is an ERROR for that account alone."""
-    for place in places(ctx):
-        found: list[Finding] = []
-        try:
-            found.extend(judge(ctx, place))
-        except ReadError as exc:
-            resource = f"IAM identities of account {place.account}"
-            found.append(errored(meta.id, place.account, exc.region, resource, str(exc),
-                                 ctx.conn.role_name))  # fmt: skip
-        yield from found
+    yield from per_account(ctx, meta, places(ctx), judge, "IAM identities")
 
 
 def matches(patterns: Iterable[str], arn: str) -> bool:
@@ -167,6 +158,13 @@ def expected_roles(ctx: VerifyContext, place: Place) -> dict[str, Expected]:
             spend_breaker.breaker_role_policy(spend, b, ref) for b in site.plan.breakers
         )
         roles[names["breaker_role"]] = Expected(spend_breaker.breaker_role_trust(a), policies)
+    if site.plan.trip:  # trigger: alarm (docs/spend.md)
+        arn = _breaker_policy_arn(ctx, site, names["breaker_policy"])
+        fast = breaker_trip.expected_roles(spend, a, arn, site.topic_arn)
+        roles.update({name: Expected(trust, (policy,)) for name, (trust, policy) in fast.items()})
+    if site.plan.relay:  # trigger: alarm, organization: a member's relay to the management
+        relay = breaker_trip.relay_roles(spend, a, ctx.account)
+        roles.update({name: Expected(trust, (policy,)) for name, (trust, policy) in relay.items()})
     for alert in (s for s in alerts.plan(ctx.spec) if s.key == site.plan.key):  # docs/alerts.md
         for name, (trust, policy) in alerts.expected_roles(ctx.spec, alert, a).items():
             roles[name] = Expected(trust, (policy,))
@@ -175,7 +173,7 @@ def expected_roles(ctx: VerifyContext, place: Place) -> dict[str, Expected]:
 
 def _breaker_policy_arn(ctx: VerifyContext, site: _spend.Site, name: str) -> str:
     """The ARN of the deny-launch policy (an SCP's is read from Organizations)."""
-    if site.plan.breakers[0].kind != "scp":
+    if site.spend.mode != K.ORGANIZATION:
         return f"arn:{site.spend.partition}:iam::{site.account}:policy{K.IAM_PATH}{name}"
     listed = ctx.conn.read("organizations", "ListPolicies", Filter=_deployed.SCP)
     return next((p["Arn"] for p in listed.get("Policies", []) if p["Name"] == name), "")
@@ -219,10 +217,11 @@ def policy_problems(ctx: VerifyContext, place: Place, role: str, expected: Expec
             continue
         missing.remove(want)
         problems.append(f"has the inline policy {name}, which differs from the one corral "
-                        f"deploys: {'; '.join(describe_changes(want, have))}; run `pulumi up` "
-                        "to restore it and rotate the credentials that changed it.")  # fmt: skip
+                        f"deploys: {'; '.join(describe_changes(want, have))}; run "
+                        "`pulumi up --refresh` to restore it and rotate the credentials that "
+                        "changed it.")  # fmt: skip
     for want in missing:
         sids = ", ".join(sorted(canonical(want)))
         problems.append(f"lacks the inline policy corral deploys for it ({sids}); run "
-                        "`pulumi up` to restore it.")  # fmt: skip
+                        "`pulumi up --refresh` to restore it.")  # fmt: skip
     return problems

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral.audit.aws import ReadError
-from corral.audit.checks._base import CheckMetadata, VerifyContext, errored
+from corral.audit.checks._base import CheckMetadata, VerifyContext, per_account
 from corral.audit.findings import Finding
 from corral.build import spend_plan, spend_requests
 from corral.spec import keys as K
 from corral.spec import spend as spend_spec
 
 NOT_FOUND = "NotFoundException"
-REDEPLOY = "run `pulumi up` to recreate it"
-RESTORE = "run `pulumi up` to restore it"
+REDEPLOY = "run `pulumi up --refresh` to recreate it"
+RESTORE = "run `pulumi up --refresh` to restore it"
 # Alarm fields compared with what the builder requests (AlarmActions and Dimensions apart).
 ALARM_FIELDS = (
     "Namespace",
@@ -86,15 +86,7 @@ def per_site(
 ) -> Iterator[Finding]:
     """``judge`` every site; a failed read ends that site with an ERROR for its account,
     after the findings already made, and the other sites are still judged."""
-    for site in sites(ctx):
-        found: list[Finding] = []
-        try:
-            found.extend(judge(ctx, site))
-        except ReadError as exc:
-            resource = f"spend detection of account {site.account}"
-            found.append(errored(meta.id, site.account, exc.region, resource, str(exc),
-                                 ctx.conn.role_name))  # fmt: skip
-        yield from found
+    yield from per_account(ctx, meta, sites(ctx), judge, "spend detection")
 
 
 def alarm_label(alarm: spend_plan.AlarmPlan) -> str:
@@ -236,7 +228,7 @@ def notification_problems(
         if missing:
             who = ", ".join(f"{address} ({kind})" for kind, address in sorted(missing))
             problems.append(f"Budget {name} in account {a} does not notify {who} when {when}; "
-                            "run `pulumi up` to add the subscriber again.")  # fmt: skip
+                            "run `pulumi up --refresh` to add the subscriber again.")  # fmt: skip
     return problems
 
 

@@ -19,6 +19,7 @@ METADATA = CheckMetadata(
     actions=("iam:ListUsers", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=SWEEP_ACCOUNT,
+    spec_keys=(K.PROTECTIONS, K.PRINCIPALS),
 )
 
 

@@ -18,6 +18,7 @@ METADATA = CheckMetadata(
     actions=("sts:AssumeRole", "ec2:DescribeRegions"),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=SWEEP_ACCOUNT,
+    spec_keys=(K.TARGETS, K.MODE),
 )
 
 

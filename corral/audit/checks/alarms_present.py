@@ -17,10 +17,12 @@ METADATA = CheckMetadata(
     severity="high",
     risk="Leaked keys launch where nobody looks; a region without its vCPU alarm, or an alarm "
     "whose action reaches no one, lets capacity run for hours before billing shows it.",
-    remediation="Run `pulumi up` to recreate the alarms and their EventBridge forwarding.",
+    remediation="Run `pulumi up --refresh` to recreate the alarms and their EventBridge "
+    "forwarding.",
     actions=("cloudwatch:DescribeAlarms", "events:ListRules", "events:ListTargetsByRule"),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.ALARMS,),
 )
 
 

@@ -18,7 +18,8 @@ METADATA = CheckMetadata(
     risk="A leaked key's first calls are denied, and nobody hears of it: without these rules, "
     "their forwarding and the gate, a denied launch or a change to the guardrails is silent "
     "until the bill arrives.",
-    remediation="Run `pulumi up` to recreate the rules, their targets and the alert gate.",
+    remediation="Run `pulumi up --refresh` to recreate the rules, their targets and the "
+    "alert gate.",
     actions=(
         "events:ListRules",
         "events:ListTargetsByRule",
@@ -27,6 +28,7 @@ METADATA = CheckMetadata(
     ),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.ALERTS,),
 )
 KINDS = ("attempts", "tamper")
 

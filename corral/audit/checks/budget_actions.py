@@ -17,8 +17,8 @@ METADATA = CheckMetadata(
     severity="high",
     risk="The circuit breaker is the one guard that acts on its own when spend runs away; a "
     "deleted or loosened budget action lets leaked keys launch until someone reads an alert.",
-    remediation="Run `pulumi up` to recreate the budget action with its threshold, approval "
-    "model, policy and targets.",
+    remediation="Run `pulumi up --refresh` to recreate the budget action with its threshold, "
+    "approval model, policy and targets.",
     actions=(
         "budgets:DescribeBudgetActionsForBudget",
         "organizations:ListPolicies",
@@ -29,6 +29,7 @@ METADATA = CheckMetadata(
     ),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.CIRCUIT_BREAKER, K.BUDGETS),
 )
 KIND = {"scp": "SCP", "iam": "IAM policy"}
 

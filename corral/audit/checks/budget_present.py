@@ -18,12 +18,13 @@ METADATA = CheckMetadata(
     title="Budgets (and the opt-in anomaly monitor) exist with their limits and subscribers",
     severity="high",
     risk="Without a budget notification nobody hears that spend is running away until the bill.",
-    remediation="Run `pulumi up` to recreate the budget, its notifications and subscribers, or "
-    "the anomaly monitor and its subscription.",
+    remediation="Run `pulumi up --refresh` to recreate the budget, its notifications and "
+    "subscribers, or the anomaly monitor and its subscription.",
     # budgets:ViewBudget: Describe{Budgets,NotificationsForBudget,SubscribersForNotification}
     actions=("budgets:ViewBudget", *_anomaly.ACTIONS),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.BUDGETS, K.ANOMALY_DETECTION),
 )
 
 

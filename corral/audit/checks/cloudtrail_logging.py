@@ -19,7 +19,7 @@ METADATA = CheckMetadata(
     risk="EventBridge receives CloudTrail's API-call events only while a trail logs them; "
     "without one, no denied call and no change to the guardrails is ever alerted.",
     remediation="Create a multi-Region trail that logs management events and start it "
-    "(docs/alerts.md), or run `pulumi up` for the CIS metric filter and alarm.",
+    "(docs/alerts.md), or run `pulumi up --refresh` for the CIS metric filter and alarm.",
     actions=(
         "cloudtrail:DescribeTrails",
         "cloudtrail:GetTrailStatus",
@@ -29,6 +29,7 @@ METADATA = CheckMetadata(
     ),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.ALERTS,),
 )
 EFFECT = 'EventBridge receives no "AWS API Call via CloudTrail" event and nothing is alerted'
 ALARM_FIELDS = (

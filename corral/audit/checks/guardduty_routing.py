@@ -17,7 +17,7 @@ METADATA = CheckMetadata(
     severity="high",
     risk="GuardDuty names crypto-mining and stolen credentials within minutes; a region "
     "without a detector, or findings routed nowhere, leaves the incident to the bill.",
-    remediation="Run `pulumi up` to create the detectors, the findings rules and, in "
+    remediation="Run `pulumi up --refresh` to create the detectors, the findings rules and, in "
     "organization mode, the delegated administrator.",
     actions=(
         "guardduty:ListDetectors",
@@ -28,6 +28,7 @@ METADATA = CheckMetadata(
     ),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.GUARD_DUTY,),
 )
 ENABLED = "ENABLED"
 
@@ -88,4 +89,4 @@ def _admin_problems(ctx: VerifyContext, region: str, admin: str) -> list[str]:
         return []
     return [f"GuardDuty in {region} is not delegated to account {admin} for the organization, "
             "so member accounts are not enabled and their findings are not gathered; run "
-            "`pulumi up` from the management account."]  # fmt: skip
+            "`pulumi up --refresh` from the management account."]  # fmt: skip

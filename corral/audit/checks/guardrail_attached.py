@@ -14,7 +14,7 @@ METADATA = CheckMetadata(
     title="Guardrail documents are attached where the spec says",
     severity="critical",
     risk="A detached guardrail protects nothing below the target it was detached from.",
-    remediation="Run `pulumi up` to attach the documents again.",
+    remediation="Run `pulumi up --refresh` to attach the documents again.",
     actions=(
         "organizations:ListPolicies",
         "organizations:ListTargetsForPolicy",
@@ -23,6 +23,7 @@ METADATA = CheckMetadata(
     ),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.TARGETS, K.PRINCIPALS),
 )
 
 
@@ -45,7 +46,7 @@ def run(ctx: VerifyContext) -> Iterator[Finding]:
                 None,
                 resource,
                 f"{attachment.document} cannot be attached to {target} because it is not "
-                "deployed; run `pulumi up` for this stack.",
+                "deployed; run `pulumi up --refresh` for this stack.",
             )
             continue
         deployed = _deployed.Deployed(attachment.document, policy_id, "")
@@ -64,5 +65,5 @@ def run(ctx: VerifyContext) -> Iterator[Finding]:
                 None,
                 resource,
                 f"{attachment.document} is not attached to {target}, so its guardrails do not "
-                f"apply there; attach it again with `pulumi up`.",
+                f"apply there; attach it again with `pulumi up --refresh`.",
             )

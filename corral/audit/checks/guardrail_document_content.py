@@ -15,7 +15,7 @@ METADATA = CheckMetadata(
     severity="critical",
     risk="A document edited in the console may still carry the right name while allowing "
     "more regions, more instance types or more principals than the spec.",
-    remediation="Run `pulumi up` to restore the documents the spec builds.",
+    remediation="Run `pulumi up --refresh` to restore the documents the spec builds.",
     actions=(
         "organizations:ListPolicies",
         "organizations:DescribePolicy",
@@ -25,6 +25,7 @@ METADATA = CheckMetadata(
     ),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.TARGETS, K.PRINCIPALS),
 )
 
 
@@ -52,6 +53,6 @@ def run(ctx: VerifyContext) -> Iterator[Finding]:
             None,
             deployed.label,
             f"{deployed.label} differs from what the spec builds: {'; '.join(changes)}; "
-            "run `pulumi up` to restore it.",
+            "run `pulumi up --refresh` to restore it.",
             changes=changes,
         )

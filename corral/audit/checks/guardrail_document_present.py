@@ -14,10 +14,11 @@ METADATA = CheckMetadata(
     title="Every guardrail document is deployed",
     severity="critical",
     risk="A guardrail document that does not exist denies nothing.",
-    remediation="Deploy the stack again with `pulumi up`.",
+    remediation="Deploy the stack again with `pulumi up --refresh`.",
     actions=("organizations:ListPolicies", "iam:ListPolicies"),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.TARGETS, K.PRINCIPALS),
 )
 
 
@@ -44,5 +45,5 @@ def run(ctx: VerifyContext) -> Iterator[Finding]:
                 None,
                 doc.name,
                 f"The {what} {doc.name} ({', '.join(doc.guardrails)}) is not deployed, so its "
-                "guardrails deny nothing; run `pulumi up` for this stack.",
+                "guardrails deny nothing; run `pulumi up --refresh` for this stack.",
             )

@@ -18,11 +18,12 @@ METADATA = CheckMetadata(
     severity="critical",
     risk="A guardrail can exist and be attached yet not deny: a loosened condition lets the "
     "incident's launches through, and a widened Resource blocks the owner's own work.",
-    remediation="Deploy the documents the spec builds with `pulumi up`; `corral explain` "
+    remediation="Deploy the documents the spec builds with `pulumi up --refresh`; `corral explain` "
     "shows which statement decides a request.",
     actions=tuple(sorted({*_effects.ORG_ACTIONS, *_effects.IAM_ACTIONS})),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.TARGETS, K.PRINCIPALS),
 )
 
 
@@ -65,8 +66,8 @@ def _judged(
     except _effects.ChainProblem as exc:
         message = (
             f"The guardrails reaching {subject} cannot be evaluated because {exc}; deploy the "
-            "documents the spec builds with `pulumi up` and keep FullAWSAccess attached at "
-            "every level."
+            "documents the spec builds with `pulumi up --refresh` and keep FullAWSAccess "
+            "attached at every level."
         )
         return [failed(METADATA, account, None, subject, message)]
     results = run_probes(ctx.spec, account=account, **{given: policies})

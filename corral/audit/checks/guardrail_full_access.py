@@ -28,6 +28,7 @@ METADATA = CheckMetadata(
     ),
     modes=(K.ORGANIZATION,),
     scope=VERIFY,
+    spec_keys=(K.TARGETS,),
 )
 
 

@@ -20,6 +20,7 @@ METADATA = CheckMetadata(
     actions=("organizations:ListPolicies", "iam:ListPolicies"),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.NAME_PREFIX, K.TARGETS, K.PRINCIPALS),
 )
 
 

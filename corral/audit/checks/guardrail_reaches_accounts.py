@@ -14,7 +14,7 @@ METADATA = CheckMetadata(
     title="Guardrails reach every account below their targets",
     severity="high",
     risk="An account moved out of a guarded OU, or below a detached document, runs unguarded.",
-    remediation="Attach the documents again with `pulumi up`, or move the account back.",
+    remediation="Attach the documents again with `pulumi up --refresh`, or move the account back.",
     actions=(
         "organizations:ListRoots",
         "organizations:ListOrganizationalUnitsForParent",
@@ -23,6 +23,7 @@ METADATA = CheckMetadata(
     ),
     modes=(K.ORGANIZATION,),
     scope=VERIFY,
+    spec_keys=(K.TARGETS,),
 )
 
 
@@ -95,7 +96,8 @@ def run(ctx: VerifyContext) -> Iterator[Finding]:
             None,
             resource,
             f"Account {account_id} runs without part of its guardrails: {'; '.join(problems)}; "
-            "attach them again with `pulumi up`, or move the account under a guarded target.",
+            "attach them again with `pulumi up --refresh`, or move the account under a "
+            "guarded target.",
             path=labels,
             reached=guards,
         )

@@ -17,8 +17,9 @@ METADATA = CheckMetadata(
     risk="A role matching an exempt pattern, or one of corral's own roles, that trusts another "
     "account or an AWS service, or carries a policy corral did not deploy, lends whoever "
     "controls that principal the guardrails' own exemption.",
-    remediation="Restore the role's trust policy and policies (`pulumi up` for corral's own "
-    "roles), delete roles corral does not deploy, and rotate the credentials that changed them.",
+    remediation="Restore the role's trust policy and policies (`pulumi up --refresh` for "
+    "corral's own roles), delete roles corral does not deploy, and rotate the credentials that "
+    "changed them.",
     actions=(
         "iam:ListRoles",
         "iam:GetRole",
@@ -31,6 +32,7 @@ METADATA = CheckMetadata(
     ),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.EXEMPT_PRINCIPALS, K.PROTECTIONS),
 )
 ROTATE = "rotate the credentials that changed it."
 OWN = "policies corral deploys."
@@ -70,8 +72,8 @@ def _role(ctx: VerifyContext, place: _identities.Place, role: dict) -> tuple[lis
     planned = _identities.expected_roles(ctx, place)
     if role.get("Path") == K.IAM_PATH and name in planned:
         changes = _identities.trust_changes(planned[name].trust, trust)
-        tails = [f"has a trust policy corral did not deploy: {'; '.join(changes)}; run "
-                 f"`pulumi up` to restore it and {ROTATE}"] if changes else []  # fmt: skip
+        tails = [f"has a trust policy corral did not deploy: {'; '.join(changes)}; run `pulumi "
+                 f"up --refresh` to restore it and {ROTATE}"] if changes else []  # fmt: skip
         tails += _identities.policy_problems(ctx, place, name, planned[name])
         return tails, f"is corral's own service role, with exactly the trust and {OWN}"
     if _identities.corral_owned(role):

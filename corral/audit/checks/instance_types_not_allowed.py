@@ -18,6 +18,7 @@ METADATA = CheckMetadata(
     actions=("ec2:DescribeInstances", "organizations:ListParents"),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=SWEEP_REGION,
+    spec_keys=(K.INSTANCES,),
 )
 
 

@@ -22,6 +22,7 @@ METADATA = CheckMetadata(
     actions=("iam:ListUsers", "iam:GetUser", "iam:ListRoles", "iam:GetRole"),
     modes=(K.ACCOUNT,),
     scope=VERIFY,
+    spec_keys=(K.PRINCIPALS, K.PROTECTIONS),
 )
 GETTERS = {"user": ("GetUser", "UserName", "User"), "role": ("GetRole", "RoleName", "Role")}
 

@@ -27,6 +27,7 @@ METADATA = CheckMetadata(
     ),
     modes=(K.ACCOUNT,),
     scope=VERIFY,
+    spec_keys=(K.PRINCIPALS,),
 )
 SERVICE_LINKED_PATH = _identities.SERVICE_LINKED_PATH
 

@@ -18,6 +18,7 @@ METADATA = CheckMetadata(
     actions=("iam:GetAccountSummary",),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=SWEEP_ACCOUNT,
+    spec_keys=(K.TARGETS, K.MODE),
 )
 
 

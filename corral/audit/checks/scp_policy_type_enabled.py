@@ -18,6 +18,7 @@ METADATA = CheckMetadata(
     actions=("organizations:ListRoots",),
     modes=(K.ORGANIZATION,),
     scope=VERIFY,
+    spec_keys=(K.MODE,),
 )
 
 

@@ -18,8 +18,8 @@ METADATA = CheckMetadata(
     severity="high",
     risk="Alarms and budgets publish to the topic; without it, its policy or its subscribers "
     "every alert is dropped silently.",
-    remediation="Run `pulumi up` to recreate the topic, its policy and subscriptions, and "
-    "confirm each email subscription from the message AWS sends.",
+    remediation="Run `pulumi up --refresh` to recreate the topic, its policy and subscriptions, "
+    "and confirm each email subscription from the message AWS sends.",
     actions=(
         "sns:ListTopics",
         "sns:GetTopicAttributes",
@@ -28,6 +28,7 @@ METADATA = CheckMetadata(
     ),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=VERIFY,
+    spec_keys=(K.NOTIFICATIONS,),
 )
 PENDING = "PendingConfirmation"
 
@@ -65,7 +66,8 @@ def _judge(ctx: VerifyContext, site: _spend.Site) -> list[Finding]:
         state = subscribed.get((protocol, endpoint))
         if state is None:
             problems.append(f"SNS topic {name} in {where} has no {protocol} subscription for "
-                            f"{endpoint}; run `pulumi up` to subscribe it again.")  # fmt: skip
+                            f"{endpoint}; run `pulumi up --refresh` to subscribe it "
+                            "again.")  # fmt: skip
         elif state == PENDING:
             problems.append(f"The {protocol} subscription of {endpoint} to SNS topic {name} in "
                             f"{where} is pending confirmation, so it receives nothing; confirm "
