@@ -33,6 +33,7 @@ Usage: .venv/bin/python bench/bench_sweep.py [--quick] [--accounts 10] [--latenc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -43,6 +44,7 @@ import tempfile
 import textwrap
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -121,6 +123,27 @@ class Shares:
 
 
 PROXIES: dict[str, int] = {}  # proxy URL -> its process id
+
+
+@contextlib.contextmanager
+def proxied_emulator(latency_ms: float) -> Iterator[tuple[subprocess.Popen, str, str, Path]]:
+    """``moto_server`` behind the latency proxy: (emulator process, its URL, the proxy's URL,
+    a temporary folder); both stopped at the end, whatever happens."""
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with moto_server() as (emulator, url), tempfile.TemporaryDirectory() as tmp:
+        proxy, slow = start_proxy(url, latency_ms / 1000)
+        try:
+            yield emulator, url, slow, Path(tmp)
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=10)
+
+
+def bench_credentials() -> None:
+    """Fake credentials for the emulator (children inherit them)."""
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
 
 
 def start_proxy(upstream: str, latency: float) -> tuple[subprocess.Popen, str]:
@@ -273,26 +296,16 @@ def main() -> int:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--stack", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
-    )
+    bench_credentials()
     if args.child:
         return child(args)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    with moto_server() as (emulator, url), tempfile.TemporaryDirectory() as tmp:
-        proxy, slow = start_proxy(url, args.latency_ms / 1000)
-        try:
-            build_org(url, args.accounts)
-            stack = Path(tmp) / "Pulumi.bench.yaml"
-            stack.write_text(textwrap.dedent(STACK))
-            measure("corral", slow, stack, args, emulator, slow)  # warm the emulator's backends
-            base = measure("baseline", slow, stack, args, emulator, slow)
-            runs = [
-                measure("corral", slow, stack, args, emulator, slow) for _ in range(args.repeat)
-            ]
-        finally:
-            proxy.terminate()
-            proxy.wait(timeout=10)
+    with proxied_emulator(args.latency_ms) as (emulator, url, slow, tmp):
+        build_org(url, args.accounts)
+        stack = tmp / "Pulumi.bench.yaml"
+        stack.write_text(textwrap.dedent(STACK))
+        measure("corral", slow, stack, args, emulator, slow)  # warm the emulator's backends
+        base = measure("baseline", slow, stack, args, emulator, slow)
+        runs = [measure("corral", slow, stack, args, emulator, slow) for _ in range(args.repeat)]
     report(args, base, runs)
     return 0
 

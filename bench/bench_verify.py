@@ -34,7 +34,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -48,12 +47,13 @@ from bench_sweep import (  # noqa: E402
     LONE_REQUESTS,
     REPLAY_CONCURRENCY,
     Shares,
+    bench_credentials,
     process_cpu,
+    proxied_emulator,
     proxy_count,
     replay,
-    start_proxy,
 )
-from support import moto_server, profiled  # noqa: E402
+from support import profiled  # noqa: E402
 
 from corral.audit.aws import Connection  # noqa: E402
 from corral.audit.verify import verify  # noqa: E402
@@ -161,23 +161,15 @@ def main() -> int:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--stack", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
-    )
+    bench_credentials()
     if args.child:
         return child(args)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    with moto_server() as (emulator, url), tempfile.TemporaryDirectory() as tmp:
-        proxy, slow = start_proxy(url, args.latency_ms / 1000)
-        try:
-            stack = Path(tmp) / "Pulumi.bench.yaml"
-            build_org(url, args.accounts, stack)
-            measure(args.workers, stack, emulator, slow)  # warm the emulator's backends
-            sequential = measure(1, stack, emulator, slow)
-            runs = [measure(args.workers, stack, emulator, slow) for _ in range(args.repeat)]
-        finally:
-            proxy.terminate()
-            proxy.wait(timeout=10)
+    with proxied_emulator(args.latency_ms) as (emulator, url, slow, tmp):
+        stack = tmp / "Pulumi.bench.yaml"
+        build_org(url, args.accounts, stack)
+        measure(args.workers, stack, emulator, slow)  # warm the emulator's backends
+        sequential = measure(1, stack, emulator, slow)
+        runs = [measure(args.workers, stack, emulator, slow) for _ in range(args.repeat)]
     if {r["digest"] for r in [sequential, *runs]} != {sequential["digest"]}:
         raise SystemExit("concurrent verify found other findings than the sequential one")
     report(args, sequential, runs)

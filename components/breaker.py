@@ -75,24 +75,8 @@ class FastBreaker(pulumi.ComponentResource):
                 parent=self, provider=args.provider, depends_on=[trip_role]
             ),
         )
-        rule_request = breaker_trip.rule_request(spend)
-        rule = aws.cloudwatch.EventRule(
-            f"{name}-rule",
-            name=rule_request["Name"],
-            description=rule_request["Description"],
-            event_pattern=rule_request["EventPattern"],
-            state=rule_request["State"],
-            tags=managed_tags(),
-            opts=options,
-        )
-        aws.cloudwatch.EventTarget(
-            f"{name}-rule-target",
-            rule=rule.name,
-            target_id="corral",
-            arn=machine.arn,
-            role_arn=start_role.arn,
-            opts=options,
-        )
+        _rule(f"{name}-rule", breaker_trip.rule_request(spend), "corral", machine.arn,
+              start_role.arn, options)  # fmt: skip
         if spend.mode == K.ORGANIZATION:  # member relays put their alarm events on this bus
             invoke = pulumi.InvokeOutputOptions(parent=self, provider=args.provider)
             org = aws.organizations.get_organization_output(opts=invoke)
@@ -167,23 +151,32 @@ class SpendRelay(pulumi.ComponentResource):
         role = _role(name, "relay", role_name, roles, home)
         request = breaker_trip.relay_rule_request(spend)
         target = ids.apply(lambda v: breaker_trip.relay_target_request(spend, v[0], v[1]))
+        target_id, arn = target.apply(lambda t: t["Id"]), target.apply(lambda t: t["Arn"])
         for region, provider in args.providers.items():
             options = pulumi.ResourceOptions(parent=self, provider=provider)
-            rule = aws.cloudwatch.EventRule(
-                f"{name}-rule-{region}",
-                name=request["Name"],
-                description=request["Description"],
-                event_pattern=request["EventPattern"],
-                state=request["State"],
-                tags=managed_tags(),
-                opts=options,
-            )
-            aws.cloudwatch.EventTarget(
-                f"{name}-rule-target-{region}",
-                rule=rule.name,
-                target_id=target.apply(lambda t: t["Id"]),
-                arn=target.apply(lambda t: t["Arn"]),
-                role_arn=role.arn,
-                opts=options,
-            )
+            _rule(f"{name}-rule-{region}", request, target_id, arn, role.arn, options)
         self.register_outputs({})
+
+
+def _rule(
+    resource: str, request: dict, target_id, arn, role_arn, options: pulumi.ResourceOptions
+) -> None:
+    """An EventBridge rule as ``request`` builds it, and its one target, started as
+    ``role_arn``; the target's resource is ``<resource>-target``."""
+    rule = aws.cloudwatch.EventRule(
+        resource,
+        name=request["Name"],
+        description=request["Description"],
+        event_pattern=request["EventPattern"],
+        state=request["State"],
+        tags=managed_tags(),
+        opts=options,
+    )
+    aws.cloudwatch.EventTarget(
+        f"{resource}-target",
+        rule=rule.name,
+        target_id=target_id,
+        arn=arn,
+        role_arn=role_arn,
+        opts=options,
+    )

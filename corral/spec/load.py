@@ -197,8 +197,7 @@ def _check_member_role(spec: Spec) -> None:
         return
     if not spend.account_ids:  # no member site: nothing is deployed through the role
         return
-    role = f"arn:{spec.partition}:iam::123456789012:role/{spend.member_role}"
-    if any(fnmatch.fnmatchcase(role, pattern) for pattern in spec.exempt_principals):
+    if _exempts(spec, spend.member_role):
         return
     pattern = f"arn:{spec.partition}:iam::*:role/{spend.member_role}"
     raise SpecError(
@@ -222,8 +221,7 @@ def _check_stackset_role(spec: Spec) -> None:
         return
     if not any(t.kind in (K.ROOT, K.OU) for t in spec.targets):
         return
-    role = f"arn:{spec.partition}:iam::123456789012:role/stacksets-exec-0123456789abcdef"
-    if any(fnmatch.fnmatchcase(role, pattern) for pattern in spec.exempt_principals):
+    if _exempts(spec, "stacksets-exec-0123456789abcdef"):
         return
     pattern = f"arn:{spec.partition}:iam::*:role/{STACKSET_ROLE}"
     raise SpecError(
@@ -234,3 +232,9 @@ def _check_stackset_role(spec: Spec) -> None:
         "(it trusts only the management account's StackSets role, and corral denies creating or "
         "changing an exempt role).",
     )
+
+
+def _exempts(spec: Spec, role_name: str) -> bool:
+    """True when an exempt pattern covers the role ``role_name`` in any member account."""
+    role = f"arn:{spec.partition}:iam::123456789012:role/{role_name}"
+    return any(fnmatch.fnmatchcase(role, pattern) for pattern in spec.exempt_principals)
