@@ -1,6 +1,6 @@
 """The fast circuit breaker (``corral:circuitBreaker.trigger: alarm``): the key, the pure
 builders of corral.build.breaker_trip (event pattern, rule, state machine definition, the
-two roles) and the detection protection of the state machine.
+two roles). Its protection is tests/test_breaker_protection.py.
 
 The definition is checked against the Amazon States Language by two independent parsers:
 ``statelint`` (PyPI, a port of AWS Labs' statelint: every state, transition and field) and
@@ -14,20 +14,16 @@ import json
 from dataclasses import replace
 
 import pytest
-import yaml
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.intrinsic.intrinsic_parser import IntrinsicParser
 from statelint.linter import Linter
 
-from corral.build import breaker_trip, detection, spend_breaker, spend_plan
-from corral.cli import main as cli
-from corral.evaluate.engine import ALLOW, DENY, evaluate
+from corral.build import breaker_trip, spend_breaker, spend_plan
+from corral.evaluate.engine import ALLOW, evaluate
 from corral.evaluate.policy import PolicyRef, Request
 from corral.spec import keys as K
 from corral.spec import spend as spend_spec
-from corral.spec.load import load_stack_file
 from corral.spec.readers import SpecError
-from tests.conftest import ROOT
 
 ACCOUNT = "123456789012"
 TOPIC = f"arn:aws:sns:eu-west-1:{ACCOUNT}:corral-spend-alerts"
@@ -334,77 +330,6 @@ def test_the_same_deny_policy_as_the_budget_action(spend) -> None:
     """The state machine attaches the policy the budget action applies, by its name."""
     assert policy(spend).endswith(f"/corral/{spend_plan.names(spend)['breaker_policy']}")
     assert "CorralCircuitBreakerDenyLaunch" in spend_breaker.deny_launch_policy(spend)
-
-
-# --------------------------------------------------------------------------- detection
-
-
-def test_detection_protects_the_state_machine_only_with_the_fast_trigger(fast_stack) -> None:
-    fast = load_stack_file(fast_stack)
-    slow = load_stack_file(ROOT / "Pulumi.spend-example.yaml")
-    machine = "arn:aws:states:*:*:stateMachine:corral-circuit-breaker"
-    executions = "arn:aws:states:*:*:execution:corral-circuit-breaker:*"
-    assert {machine, executions} <= set(detection.detection_resources(fast))
-    assert machine not in detection.detection_resources(slow)
-    wanted = {"states:UpdateStateMachine", "states:DeleteStateMachine", "states:StopExecution"}
-    assert wanted <= set(detection.detection_actions(fast))
-    assert not any(a.startswith("states:") for a in detection.detection_actions(slow))
-    [statement] = [s for s in detection.detection_statements(fast)
-                   if s["Sid"] == detection.SID_DETECTION]  # fmt: skip
-    assert machine in statement["Resource"] and wanted <= set(statement["Action"])
-
-
-# --------------------------------------------------------------------------- corral explain
-
-A = "111122223333"
-MACHINE_ARN = f"arn:aws:states:eu-west-1:{A}:stateMachine:corral-circuit-breaker"
-OTHER_ARN = f"arn:aws:states:eu-west-1:{A}:stateMachine:app-orders"
-EXPLAINED = [
-    ("states:UpdateStateMachine", MACHINE_ARN, OTHER_ARN),
-    ("states:DeleteStateMachine", MACHINE_ARN, OTHER_ARN),
-    ("states:StopExecution", f"arn:aws:states:eu-west-1:{A}:execution:corral-circuit-breaker:x1",
-     f"arn:aws:states:eu-west-1:{A}:execution:app-orders:x1"),
-    ("events:DisableRule", f"arn:aws:events:eu-west-1:{A}:rule/corral-spend-breaker",
-     f"arn:aws:events:eu-west-1:{A}:rule/app-nightly"),
-    ("iam:DeleteRolePolicy", f"arn:aws:iam::{A}:role/corral/corral-circuit-breaker-trip",
-     f"arn:aws:iam::{A}:role/app-worker"),
-]  # fmt: skip
-
-
-@pytest.fixture
-def fast_stack(tmp_path) -> str:
-    """The spend example with ``trigger: alarm``."""
-    config = yaml.safe_load((ROOT / "Pulumi.spend-example.yaml").read_text())
-    config["config"]["corral:circuitBreaker"]["trigger"] = "alarm"
-    path = tmp_path / "Pulumi.fast.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return str(path)
-
-
-def explain(capsys, stack: str, *flags: str) -> dict:
-    argv = ["explain", "--config", stack, "--region", "eu-west-1", *flags, "--format", "json"]
-    code = cli.main(argv)
-    captured = capsys.readouterr()
-    assert (code, captured.err) == (0, "")
-    return json.loads(captured.out)
-
-
-@pytest.mark.parametrize(("action", "mine", "other"), EXPLAINED)
-def test_explain_denies_tampering_with_the_fast_breaker(capsys, fast_stack, action, mine, other):
-    denied = explain(capsys, fast_stack, "--action", action, "--resource", mine)
-    assert denied["decision"] == DENY, denied
-    sid = "CorralProtectIdentities" if action.startswith("iam:") else detection.SID_DETECTION
-    assert denied["reasons"][0]["sid"] == sid
-    assert explain(capsys, fast_stack, "--action", action, "--resource", other)["decision"] == ALLOW
-    exempt = f"arn:aws:iam::{A}:role/corral-break-glass"
-    flags = ("--action", action, "--resource", mine, "--principal", exempt)
-    assert explain(capsys, fast_stack, *flags)["decision"] == ALLOW
-
-
-def test_explain_allows_the_machine_without_the_fast_trigger(capsys) -> None:
-    stack = str(ROOT / "Pulumi.spend-example.yaml")
-    flags = ("--action", "states:UpdateStateMachine", "--resource", MACHINE_ARN)
-    assert explain(capsys, stack, *flags)["decision"] == ALLOW
 
 
 @pytest.mark.parametrize(
