@@ -201,16 +201,20 @@ def test_breaker_role_gutted(deployed, monkeypatch, tmp_path) -> None:
     )
 
 
-def test_subscription_filter_policy_set(deployed, monkeypatch, tmp_path) -> None:
+def https_attribute(deployed: dict, name: str) -> Callable[[str], Callable[[], None]]:
+    """value -> a step setting attribute ``name`` of the HTTPS subscription to ``value``."""
     sns = client("sns", region=HOME)
     listed = sns.list_subscriptions_by_topic(TopicArn=deployed["topic"])["Subscriptions"]
     [arn] = [s["SubscriptionArn"] for s in listed if s["Endpoint"] == HTTPS]
-
-    def attribute(value: str) -> Callable[[], None]:
-        return lambda: sns.set_subscription_attributes(
-            SubscriptionArn=arn, AttributeName="FilterPolicy", AttributeValue=value
+    return lambda value: (
+        lambda: sns.set_subscription_attributes(
+            SubscriptionArn=arn, AttributeName=name, AttributeValue=value
         )
+    )
 
+
+def test_subscription_filter_policy_set(deployed, monkeypatch, tmp_path) -> None:
+    attribute = https_attribute(deployed, "FilterPolicy")
     failed = silenced(deployed, monkeypatch, tmp_path, attribute('{"never": ["match"]}'),
                       attribute(""))  # fmt: skip
     found = only(failed, "topic-subscriptions", "topic corral-spend-alerts")
@@ -223,15 +227,7 @@ def test_subscription_filter_policy_set(deployed, monkeypatch, tmp_path) -> None
 
 
 def test_subscription_raw_delivery_turned_on(deployed, monkeypatch, tmp_path) -> None:
-    sns = client("sns", region=HOME)
-    listed = sns.list_subscriptions_by_topic(TopicArn=deployed["topic"])["Subscriptions"]
-    [arn] = [s["SubscriptionArn"] for s in listed if s["Endpoint"] == HTTPS]
-
-    def raw(value: str) -> Callable[[], None]:
-        return lambda: sns.set_subscription_attributes(
-            SubscriptionArn=arn, AttributeName="RawMessageDelivery", AttributeValue=value
-        )
-
+    raw = https_attribute(deployed, "RawMessageDelivery")
     failed = silenced(deployed, monkeypatch, tmp_path, raw("true"), raw("false"))
     found = only(failed, "topic-subscriptions", "topic corral-spend-alerts")
     assert found["message"] == (
