@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import boto3
+import botocore.loaders
 import botocore.session
 import pytest
 from moto import mock_aws
@@ -28,6 +29,55 @@ def test_instance_types_are_the_ec2_model_enum():
     model = botocore.session.get_session().get_service_model("ec2")
     assert set(catalog.instance_types()) == set(model.shape_for("InstanceType").enum)
     assert "c5a.24xlarge" in catalog.instance_types()
+
+
+def test_instance_types_are_read_from_the_model_text_without_parsing_it():
+    # The fast path is the one in use, and it gives the parsed model's enum exactly.
+    model = botocore.session.get_session().get_service_model("ec2")
+    assert catalog._instance_type_enum() == list(model.shape_for("InstanceType").enum)
+
+
+def _user_model(tmp_path, monkeypatch, text: str, *extra_files: str) -> botocore.loaders.Loader:
+    """A loader searching ``tmp_path`` first, holding an EC2 model of the latest version."""
+    version = botocore.loaders.Loader().determine_latest_version("ec2", "service-2")
+    folder = tmp_path / "ec2" / version
+    folder.mkdir(parents=True)
+    (folder / "service-2.json").write_text(text, encoding="utf-8")
+    for name in extra_files:
+        (folder / name).write_text("{}", encoding="utf-8")
+    loader = botocore.loaders.Loader(extra_search_paths=[str(tmp_path)])
+    monkeypatch.setattr(catalog, "loader", lambda: loader)
+    return loader
+
+
+USER_MODEL = {
+    "version": "2.0",
+    "metadata": {"apiVersion": "2016-11-15", "endpointPrefix": "ec2", "protocol": "ec2",
+                 "serviceId": "EC2", "signatureVersion": "v4", "uid": "ec2-2016-11-15"},
+    "operations": {},
+    "shapes": {"InstanceType": {"type": "string", "enum": ["zz1.large", "zz1.xlarge"]}},
+}  # fmt: skip
+
+
+def test_a_model_in_an_earlier_search_path_wins_as_botocore_would(tmp_path, monkeypatch):
+    loader = _user_model(tmp_path, monkeypatch, json.dumps(USER_MODEL, indent=1))
+    assert loader.load_service_model("ec2", "service-2")["shapes"] == USER_MODEL["shapes"]
+    assert catalog._instance_type_enum() == ["zz1.large", "zz1.xlarge"]
+    assert catalog.instance_types.__wrapped__() == ("zz1.large", "zz1.xlarge")
+
+
+@pytest.mark.parametrize("case", ["extras", "twice", "absent"])
+def test_the_parsed_model_decides_when_the_text_is_not_certain(tmp_path, monkeypatch, case):
+    model = json.loads(json.dumps(USER_MODEL))
+    extras = ("service-2.sdk-extras.json",) if case == "extras" else ()
+    if case == "twice":  # the same spelling elsewhere in the model: which one is the shape?
+        model["metadata"]["example"] = {"InstanceType": {"type": "string", "enum": ["x"]}}
+    if case == "absent":
+        model["shapes"]["InstanceType"] = {"type": "string", "pattern": ".*", "enum": ["zz1.large"]}
+    _user_model(tmp_path, monkeypatch, json.dumps(model), *extras)
+    assert catalog._instance_type_enum() is None
+    expected = tuple(sorted(model["shapes"]["InstanceType"]["enum"]))
+    assert catalog.instance_types.__wrapped__() == expected
 
 
 def test_vcpu_data_covers_the_incident_type():

@@ -10,6 +10,7 @@ so that concurrent workers overlap the way they do against AWS; nothing is timed
 from __future__ import annotations
 
 import re
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -98,10 +99,53 @@ def test_identical_runs_send_identical_requests_each_once(aws: None, tmp_path: P
     assert first.repeated() == []
     assert second.repeated() == []
     assert first.operations() == second.operations()
-    # One path lookup per member account and per OU, one role assumed per member account
-    # (verify reads every member's path; it reads IAM in the caller's account only).
-    assert first.operations()["ListParents"] == 6
+    # One path lookup per account and per OU, one role assumed per member account (the sweep
+    # reads every account's path ahead, the management account's too; verify asks only each
+    # member for its parent, the tree it reads gives the OUs' places; it reads IAM in the
+    # caller's account only).
+    assert first.operations()["ListParents"] == (7 if run is swept else 4)
     assert first.operations()["AssumeRole"] == (4 if run is swept else 0)
+
+
+def test_without_an_ou_target_a_sweep_reads_the_root_once_and_no_path(
+    aws: None, tmp_path: Path
+) -> None:
+    """With only the root and accounts as targets, a target is on an account's path exactly
+    when it is the root or the account: one ListRoots replaces every account's ListParents,
+    and each target's rules still reach the accounts they should."""
+    org, _ = org_with_members(tmp_path)
+    stack = tmp_path / "Pulumi.roots.yaml"
+    stack.write_text(
+        textwrap.dedent(f"""\
+            config:
+              aws:region: us-east-1
+              corral:mode: organization
+              corral:allowedRegions: [us-east-1, eu-west-1]
+              corral:allowLockout: true
+              corral:instances: {{allow: [t3.*]}}
+              corral:targets:
+                - {{id: {org.root}, name: root, guardrails: [regions]}}
+                - id: "{org.dev}"
+                  name: dev
+                  guardrails: [instances]
+                  instances: {{allow: [m7i.*]}}
+            """),
+        encoding="utf-8",
+    )
+    spec = load(stack)
+    conn = Connection(region=spec.region, max_attempts=1)
+    wire = Wire(conn)
+    found = sweep(spec, conn, regions=REGIONS, workers=16, progress=Progress())
+    assert wire.operations()["ListParents"] == 0
+    assert wire.operations()["ListRoots"] == 1
+    outside = {(f.account, f.region) for f in found
+               if f.check == "instances-outside-regions" and f.status == "FAIL"}  # fmt: skip
+    members = {f.account for f in found if f.account != org.management}
+    assert len(members) == 4
+    assert outside == {(member, "us-west-2") for member in members}  # the root's regions
+    types = {f.account for f in found
+             if f.check == "instance-types-not-allowed" and f.status == "FAIL"}  # fmt: skip
+    assert types == {org.dev}  # t3.micro: allowed by the spec, not by dev's own target
 
 
 def test_a_read_in_flight_is_sent_once_for_every_caller(aws: None) -> None:
@@ -127,7 +171,9 @@ def test_verify_reads_ahead_only_what_its_checks_read(
     aws: None, tmp_path: Path, monkeypatch
 ) -> None:
     """The concurrent read-ahead of the organization changes neither the findings (nor their
-    order) nor the requests: the same run with the read-ahead switched off sends the same."""
+    order) nor the requests: the same run with the read-ahead switched off sends the same,
+    but for the one documented exception: a whole run or the first shard reads the content
+    of every SCP, also of one no covered account's path reaches."""
     org, spec = org_with_members(tmp_path)
     deploy_org(spec)
     selections = [{}, {"accounts": [org.dev]}] + [{"shard": (i, 3)} for i in (1, 2, 3)]
@@ -143,4 +189,14 @@ def test_verify_reads_ahead_only_what_its_checks_read(
 
     ahead = runs()
     monkeypatch.setattr(_organization, "prefetch", lambda ctx, fan: None)
-    assert runs() == ahead
+    plain = runs()
+    assert [found for found, _ in plain] == [found for found, _ in ahead]
+    scps = client("organizations").list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    contents = {f'{{"PolicyId": "{p["Id"]}"}}'.encode() for p in scps}
+    for selection, (_, sent), (_, sent_plain) in zip(selections, ahead, plain, strict=True):
+        assert sent_plain - sent == Counter()  # nothing the checks read is left out
+        extra = sent - sent_plain
+        if selection.get("shard", (1,))[0] != 1:
+            assert extra == Counter()
+        assert all(op == "DescribePolicy" and body in contents for op, _, _, body in extra)
+    assert ahead[0][1] == plain[0][1]  # every SCP here is on some member's path

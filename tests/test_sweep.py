@@ -312,3 +312,35 @@ def test_workers_share_one_client_per_service(aws: None) -> None:
     for t in threads:
         t.join()
     assert made == ["ec2"] and all(c is got[0] for c in got)
+
+
+def test_clients_are_built_one_at_a_time_and_the_large_ones_after_the_first_calls(
+    aws: None, tmp_path: Path
+) -> None:
+    """The first calls (who the caller is, which accounts exist) are made before the EC2
+    client is built (its model is parsed while holding the interpreter lock), and no two
+    clients are built at the same time (the data they share is read once)."""
+    org = make_org()
+    spec = load(org_stack(tmp_path, org))
+    conn = Connection(region=spec.region, max_attempts=1)
+    events: list[str] = []
+    building = threading.Semaphore(1)
+    overlapped: list[str] = []
+    real = conn._scoped.client
+
+    def watched(service: str, **kwargs: object):
+        if not building.acquire(blocking=False):
+            overlapped.append(service)
+        events.append(f"client {service}")
+        try:
+            return real(service, **kwargs)
+        finally:
+            building.release()
+
+    conn._scoped.client = watched  # type: ignore[method-assign]
+    # First: noted before the connection counts the call (and prepare may go on).
+    conn.events.register_first("before-call", lambda model, **_: events.append(model.name))
+    sweep(spec, conn, regions=["us-east-1"], progress=quiet())
+    assert overlapped == []
+    ec2 = events.index("client ec2")
+    assert {"GetCallerIdentity", "ListAccounts"} <= set(events[:ec2])

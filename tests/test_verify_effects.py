@@ -26,6 +26,7 @@ from test_verify_support import (
 from corral.audit import checks
 from corral.audit import findings as F
 from corral.audit.aws import Connection
+from corral.audit.checks import _deployed
 from corral.audit.checks._base import VerifyContext
 from corral.audit.verify import run_check, verify
 from corral.build.plan import build_plan
@@ -219,3 +220,38 @@ def test_guardrail_effects_judges_launches_only_in_the_chosen_regions(org_case) 
     assert {k for k in everywhere if "launch" not in k and "type" not in k} == {
         k for k in dev if "launch" not in k and "type" not in k
     }
+
+
+class _Tree:
+    """Organizations' answers for a root r-1 > ou-a > ou-b > account 1111, and the reads."""
+
+    CHILDREN = {"r-1": ["ou-a"], "ou-a": ["ou-b"], "ou-b": []}
+    PARENTS = {"1111": "ou-b", "ou-b": "ou-a", "ou-a": "r-1"}
+
+    def __init__(self) -> None:
+        self.reads: list[tuple[str, str]] = []
+
+    def read(self, service: str, operation: str, **params: str) -> dict:
+        self.reads.append((operation, next(iter(params.values()), "")))
+        if operation == "ListRoots":
+            return {"Roots": [{"Id": "r-1"}]}
+        if operation == "ListParents":
+            return {"Parents": [{"Id": self.PARENTS[params["ChildId"]]}]}
+        ous = self.CHILDREN.get(params["ParentId"], [])
+        return {"OrganizationalUnits": [{"Id": ou} for ou in ous]}
+
+
+def test_a_path_takes_the_ous_places_from_the_tree_and_the_account_from_list_parents() -> None:
+    tree = _Tree()
+    assert _deployed.chain_ids(tree, "1111", tree=True) == ["r-1", "ou-a", "ou-b", "1111"]
+    assert [op for op, _ in tree.reads if op == "ListParents"] == ["ListParents"]
+    plain = _Tree()
+    assert _deployed.chain_ids(plain, "1111") == ["r-1", "ou-a", "ou-b", "1111"]
+    assert [child for op, child in plain.reads if op == "ListParents"] == ["1111", "ou-b", "ou-a"]
+
+
+def test_an_ou_no_root_lists_is_a_chain_problem() -> None:
+    tree = _Tree()
+    tree.PARENTS = {**_Tree.PARENTS, "1111": "ou-gone"}
+    with pytest.raises(_deployed.ChainProblem, match="ou-gone is not listed below any root"):
+        _deployed.chain_ids(tree, "1111", tree=True)

@@ -64,6 +64,7 @@ from corral.audit.settings import (
 from corral.spec import catalog
 
 SESSION_NAME = "corral-verify"
+FIRST_CALLS_WAIT = 0.5  # seconds :meth:`Connection.prepare` waits for the first calls at most
 _FIRST_CALL = Config(retries={"mode": "standard", "total_max_attempts": FIRST_CALL_ATTEMPTS})
 READ_PREFIXES = ("Describe", "Get", "List")
 # Calls that are not named like reads but change nothing.
@@ -164,10 +165,11 @@ class Connection:
             Config(max_pool_connections=max_pool_connections)
         )
         self._clients: dict[str, Any] = {}
-        self._creating: dict[str, threading.Lock] = {}
+        self._creating = threading.Lock()
         self._memo: dict[tuple, Any] = {}  # reads and assumed roles: answer or ReadError
         self._inflight: dict[tuple, threading.Event] = {}
         self._lock = threading.Lock()
+        self._called = threading.Condition(self._lock)  # notified as each call is made
         self._local = threading.local()
         self._caller: str | None = None
 
@@ -263,11 +265,11 @@ class Connection:
         client = self._clients.get(key)
         if client is not None:
             return client
-        # Creating a client takes tens of milliseconds: hold only this service's lock,
-        # so workers calling through clients that exist already never wait for it.
-        with self._lock:
-            creating = self._creating.setdefault(key, threading.Lock())
-        with creating:
+        # Creating a client takes tens of milliseconds, and the first one also reads the data
+        # every client shares (endpoints, the list of services): one creation at a time, so
+        # that is read once, not once per thread at the same time (the interpreter lock runs
+        # them one after another anyway). Calls through clients that exist never wait here.
+        with self._creating:
             client = self._clients.get(key)
             if client is None:
                 config = self._config.merge(_FIRST_CALL) if first_call else self._config
@@ -275,18 +277,30 @@ class Connection:
                 self._clients[key] = client
         return client
 
-    def prepare(self, services: Sequence[str]) -> None:
-        """Build the first call's client, then one client per service, in that order: run
-        as one task while the first calls are made, botocore reads its data directory once
-        and the first calls never wait behind a large model (EC2's) being read."""
+    def prepare(self, services: Sequence[str], beside: Sequence[str] = ()) -> None:
+        """Build the clients a run needs, in the order it needs them, as one task: the first
+        call's own (STS, fewer attempts) and those of the calls made ``beside`` it; then,
+        once those first calls are on their way, one client per service in ``services``.
+
+        One after another, botocore reads its data directory once. Built while the first
+        calls wait for their answers, a large model (EC2's: some 40 ms of parsing that holds
+        the interpreter lock) costs no time: built before, or between, it delayed the first
+        calls; built after, it delayed what follows their answers."""
         self.client("sts", first_call=True)
+        for service in beside:
+            self.client(service)
+        with self._called:  # bounded: a first call that fails before it is made wakes no one
+            self._called.wait_for(
+                lambda: self.calls.total() > len(beside), timeout=FIRST_CALLS_WAIT
+            )
         for service in services:
             self.client(service)
 
     def _count(self, model: Any, **_: Any) -> None:
         action = f"{model.service_model.service_name}:{model.name}"
-        with self._lock:
+        with self._called:
             self.calls[action] += 1
+            self._called.notify_all()
 
     # ------------------------------------------------------------------ reads
 

@@ -7,11 +7,14 @@ thread pool sharing one connection; progress is counted for the caller to show.
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from corral.audit import checks
 from corral.audit.aws import DEFAULT_WORKERS, Connection
+from corral.audit.checks import _scope
 from corral.audit.checks._base import SWEEP_ACCOUNT, SWEEP_REGION, SweepContext
 from corral.audit.findings import ERROR, Finding
 from corral.audit.progress import Progress
@@ -20,6 +23,7 @@ from corral.spec import keys as K
 from corral.spec.model import Spec
 
 _UNIT = ""  # marks futures of account-level and region units
+_AHEAD = "ahead"  # marks futures of reads made ahead (nothing to count or to start)
 ORCHESTRATION_ACTIONS = ("sts:GetCallerIdentity", "organizations:ListAccounts")
 
 
@@ -53,7 +57,8 @@ def sweep(
             run = _Run(spec, conn, pool, set(regions or ()), progress)
             # One task builds every client the sweep needs, in the order they are needed:
             # one after another, botocore reads its data directory once, not once per thread.
-            pool.submit(conn.prepare, services(spec.mode))
+            first = ["organizations"] if spec.mode != K.ACCOUNT else []  # ListAccounts
+            pool.submit(conn.prepare, services(spec.mode), first)
             # Who the caller is and which accounts exist are asked at the same time, and the
             # caller's own account is reached before the list of the others arrives.
             listed = pool.submit(list_accounts, spec, conn)
@@ -89,30 +94,41 @@ class _Run:
         self.spec, self.conn, self.pool, self.wanted = spec, conn, pool, wanted
         self.progress = progress
         self.caller = ""
-        self.pending: dict[Future, str] = {}
+        # Finished tasks arrive here, each once: taking one costs the same however many are
+        # running (waiting on the running futures themselves cost time in their number, per
+        # task that finished, on the thread that also submits the work).
+        self.finished: queue.SimpleQueue[tuple[str, Future]] = queue.SimpleQueue()
+        self.running = 0
 
     def reach(self, account: str) -> None:
-        """Start reaching ``account`` (role, enabled regions)."""
-        self.pending[self.pool.submit(_reach, self.spec, self.conn, account, self.caller)] = account
+        """Start reaching ``account`` (role, enabled regions) and, beside it, reading which
+        targets' rules apply to it."""
+        self._submit(account, _reach, self.spec, self.conn, account, self.caller)
+        self._submit(_AHEAD, _ahead, SweepContext(self.spec, self.conn, account, None, self.caller))
+
+    def _submit(self, marker: str, task: Any, *args: Any) -> None:
+        """Run ``task(*args)`` on the pool; it arrives in :attr:`finished` with ``marker``."""
+        self.running += 1
+        future = self.pool.submit(task, *args)
+        future.add_done_callback(lambda done: self.finished.put((marker, done)))
 
     def drain(self) -> list[Finding]:
         """Run until no work is left. Reaching an account comes first; then its
         account-level checks and each region run as separate units, so no worker idles
         on a chain of calls."""
         found: list[Finding] = []
-        while self.pending:
-            done, _ = wait(self.pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                account = self.pending.pop(future)
-                findings, enabled = future.result()
-                found.extend(findings)
-                if account == _UNIT:
-                    self.progress.tick()
-                elif enabled:
-                    chosen = [r for r in enabled if not self.wanted or r in self.wanted]
-                    self.progress.add(len(chosen) + 1)
-                    for region in [None, *chosen]:
-                        self.pending[self.pool.submit(self._unit, account, region)] = _UNIT
+        while self.running:
+            account, future = self.finished.get()
+            self.running -= 1
+            findings, enabled = future.result()
+            found.extend(findings)
+            if account == _UNIT:
+                self.progress.tick()
+            elif enabled:
+                chosen = [r for r in enabled if not self.wanted or r in self.wanted]
+                self.progress.add(len(chosen) + 1)
+                for region in [None, *chosen]:
+                    self._submit(_UNIT, self._unit, account, region)
         return found
 
     def _unit(self, account: str, region: str | None) -> tuple[list[Finding], list[str]]:
@@ -128,6 +144,11 @@ def _reach(spec: Spec, conn: Connection, account: str, caller: str):
     if any(f.status == ERROR for f in results):
         return results, []
     return results, list(results[0].details["regions"])
+
+
+def _ahead(ctx: SweepContext) -> tuple[list[Finding], list[str]]:
+    _scope.read_ahead(ctx)
+    return [], []
 
 
 def _run_all(scope: str, ctx: SweepContext) -> list[Finding]:

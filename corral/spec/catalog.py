@@ -11,7 +11,9 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
+import gzip
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +26,10 @@ import botocore.session
 DATA_PACKAGE = "corral.spec.data"
 VCPU_FILE = "instance_types.json"
 _PATTERN_RE = re.compile(r"^[a-z0-9.*?-]+$")
+# The InstanceType shape of the EC2 model, as its text gives it: a string with an enum.
+_ENUM_RE = re.compile(
+    rb'"InstanceType"\s*:\s*\{\s*"type"\s*:\s*"string"\s*,\s*"enum"\s*:\s*(\[[^\]]*\])\s*\}'
+)
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,37 @@ def regions(partition: str = "aws") -> tuple[str, ...]:
 
 @functools.cache
 def instance_types() -> tuple[str, ...]:
-    """Every instance type in botocore's EC2 service model, sorted."""
-    model = botocore.model.ServiceModel(loader().load_service_model("ec2", "service-2"), "ec2")
-    return tuple(sorted(model.shape_for("InstanceType").enum))
+    """Every instance type in botocore's EC2 service model, sorted.
+
+    The model is some 4 MB of JSON that every command loading a spec would parse for this
+    one list (50 ms); :func:`_instance_type_enum` reads the list from the model's text
+    instead, and the model is parsed once, when an EC2 client is built."""
+    found = _instance_type_enum()
+    if found is None:
+        model = botocore.model.ServiceModel(loader().load_service_model("ec2", "service-2"), "ec2")
+        found = model.shape_for("InstanceType").enum
+    return tuple(sorted(found))
+
+
+def _instance_type_enum() -> list[str] | None:
+    """The ``InstanceType`` enum from the text of the EC2 model botocore would load (the
+    same search paths and file), or None when that is not certain: no such file, extras
+    that may change the model, or not exactly one such shape in the text."""
+    data = loader()
+    version = data.determine_latest_version("ec2", "service-2")
+    for base in data.search_paths:
+        folder = os.path.join(base, "ec2", version)
+        if not os.path.isdir(folder):
+            continue
+        if any(name.startswith("service-2.") and "-extras" in name for name in os.listdir(folder)):
+            return None
+        for extension, opener in ((".json", open), (".json.gz", gzip.open)):
+            path = os.path.join(folder, "service-2" + extension)
+            if os.path.isfile(path):
+                with opener(path, "rb") as handle:
+                    found = _ENUM_RE.findall(handle.read())
+                return json.loads(found[0]) if len(found) == 1 else None
+    return None
 
 
 @functools.cache

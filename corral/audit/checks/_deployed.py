@@ -89,17 +89,39 @@ def scps_on(ctx: VerifyContext, target_id: str) -> dict[str, str]:
     return {p["Name"]: p["Id"] for p in out.get("Policies", [])}
 
 
-def chain_ids(conn: Connection, account_id: str) -> list[str]:
-    """Ids from the root down to ``account_id`` (``ListParents``, memoised: each level is
-    read once per run however many accounts share it); ChainProblem when a level has
-    other than one parent."""
+def chain_ids(conn: Connection, account_id: str, *, tree: bool = False) -> list[str]:
+    """Ids from the root down to ``account_id``; ChainProblem when a level has other than one
+    parent. Each level's parent comes from ``ListParents`` (memoised: each level is read once
+    per run however many accounts share it); with ``tree``, an OU's place comes from the tree
+    read from the roots down instead (:func:`tree_path`)."""
     ids = [account_id]
     while not ids[-1].startswith("r-"):
+        if tree and ids[-1].startswith("ou-"):
+            return [*tree_path(conn, ids[-1]), *ids[-2::-1]]
         parents = conn.read("organizations", "ListParents", ChildId=ids[-1])["Parents"]
         if len(parents) != 1:
             raise ChainProblem(f"{ids[-1]} has {len(parents)} parents instead of one")
         ids.append(parents[0]["Id"])
     return ids[::-1]
+
+
+def tree_path(conn: Connection, ou: str) -> list[str]:
+    """Ids from the root down to ``ou``, read from the roots down (``ListRoots``, then
+    ``ListOrganizationalUnitsForParent`` level by level until ``ou`` is listed): the reads a
+    verify makes of the whole tree anyway, and a level's answer arrives one round trip
+    sooner than asking each OU above an account for its parent in turn. ChainProblem when
+    no root has ``ou`` below it."""
+    paths = [[r["Id"]] for r in conn.read("organizations", "ListRoots")["Roots"]]
+    while paths:
+        below = []
+        for path in paths:
+            out = conn.read("organizations", "ListOrganizationalUnitsForParent", ParentId=path[-1])
+            for child in out.get("OrganizationalUnits", []):
+                if child["Id"] == ou:
+                    return [*path, ou]
+                below.append([*path, child["Id"]])
+        paths = below
+    raise ChainProblem(f"{ou} is not listed below any root of the organization")
 
 
 def allows(ctx: VerifyContext, policy_id: str) -> bool:

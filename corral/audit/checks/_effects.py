@@ -24,6 +24,8 @@ ORG_ACTIONS = (
     "organizations:DescribeOrganization",
     "organizations:ListAccounts",
     "organizations:ListParents",
+    "organizations:ListRoots",
+    "organizations:ListOrganizationalUnitsForParent",
     "organizations:ListPoliciesForTarget",
     "organizations:DescribePolicy",
 )
@@ -59,7 +61,7 @@ def accounts(ctx: VerifyContext) -> list[str]:
 def scp_chain(ctx: VerifyContext, account_id: str) -> list[list[PolicyRef]]:
     """The SCPs attached at each level of ``account_id``'s chain, root first."""
     chain = []
-    for target in _deployed.chain_ids(ctx.conn, account_id):
+    for target in _deployed.chain_ids(ctx.conn, account_id, tree=True):
         listed = ctx.conn.read("organizations", "ListPoliciesForTarget", TargetId=target,
                                Filter=SCP).get("Policies", [])  # fmt: skip
         if not listed:

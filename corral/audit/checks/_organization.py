@@ -1,26 +1,31 @@
 """Reading the organization ahead of the verify checks, concurrently.
 
 The organization-mode checks each walk the organization one read after another: the tree
-from the root (``guardrail-reaches-accounts``), each account's path up through
-``ListParents`` (``guardrail-full-access``, ``guardrail-effects``), the SCPs at every level
-of those paths and their content, corral's own documents and their targets. Made in that
-order, a run waits for some twenty reads in a row, more with every account and OU.
+from the root (``guardrail-reaches-accounts``), each account's path (``guardrail-full-access``,
+``guardrail-effects``: the account's parent from ``ListParents``, the OUs above it from the
+tree, :func:`_deployed.chain_ids`), the SCPs at every level of those paths and their
+content, corral's own documents and their targets. Made in that order, a run waits for
+some twenty reads in a row, more with every account and OU.
 
 :func:`prefetch` starts the same reads on the run's thread pool, each one as soon as the
 answer it depends on has arrived: the tree level by level, every account's path at the
-same time (the OU levels they share are read once: :meth:`Connection.read` is
-single-flight), each level's SCPs as soon as the level is known, each SCP's content as soon
-as it is listed. The checks then run unchanged and find every answer in the connection's
-memo, or wait for the one in flight, so their findings and their order are those of a run
-without prefetch.
+same time (the levels they share are read once: :meth:`Connection.read` is single-flight),
+each level's SCPs as soon as the level is known, every SCP's content as soon as the
+organization's SCPs are listed. The checks then run unchanged and find every answer in the
+connection's memo, or wait for the one in flight, so their findings and their order are
+those of a run without prefetch.
 
 The caller's own IAM roles and users (``identities-trusted``) are listed from the start as
 well; they depend on nothing.
 
 It reads what the checks read for the accounts the run covers (``--accounts``,
-``--shard``) and nothing else, with one exception: when a level of a path has no SCP at all
-(a FAIL), the checks stop reading that path there, while the prefetch may already have read
-the content of the SCPs below it.
+``--shard``) and nothing else, with two exceptions: the first shard (or a whole run) reads
+the content of every SCP of the organization, also of one attached nowhere a check looks
+(an organization has a few dozen at most; read when they are listed, the ones on the
+paths arrive together with the paths, so every account's probes run while the last level
+of the tree is still being read); and when a level of a path has no SCP at all (a FAIL),
+the checks stop reading that path there, while the prefetch may already have read the
+content of the SCPs below it.
 """
 
 from __future__ import annotations
@@ -143,8 +148,12 @@ class Prefetch:
         for doc in self.ctx.plan.documents:
             policy_id = self.ctx.policy_ids.get(doc.name) or listed.get(doc.name)
             if policy_id in listed.values():
-                self.fan.spawn(self.read, ORG, "DescribePolicy", PolicyId=policy_id)
                 self.fan.spawn(self.read, ORG, "ListTargetsForPolicy", PolicyId=policy_id)
+        # The content of every SCP, corral's and the others: those on the members' paths are
+        # evaluated (guardrail-effects), and read now they arrive with the paths, not a
+        # round trip after them.
+        for policy_id in dict.fromkeys(listed.values()):
+            self.fan.spawn(self.read, ORG, "DescribePolicy", PolicyId=policy_id)
 
     def paths(self) -> None:
         """Each covered account's path to the root, every level's SCPs and their content
@@ -160,13 +169,16 @@ class Prefetch:
             if account != management:
                 self.fan.spawn(self.path, account)
 
-    def path(self, level: str) -> None:
-        """``level``'s parents up to the root, each level's SCPs as soon as it is known."""
-        while not level.startswith("r-"):
-            parents = self.read(ORG, "ListParents", ChildId=level)["Parents"]
-            if len(parents) != 1:
-                return  # the checks report it
-            level = parents[0]["Id"]
+    def path(self, account: str) -> None:
+        """The levels above ``account`` and their SCPs: its parent (``ListParents``), and
+        above an OU the path the tree gives (:func:`_deployed.tree_path`, as the checks
+        read it)."""
+        parents = self.read(ORG, "ListParents", ChildId=account)["Parents"]
+        if len(parents) != 1:
+            return  # the checks report it
+        parent = parents[0]["Id"]
+        levels = _deployed.tree_path(self.ctx.conn, parent) if parent.startswith("ou-") else []
+        for level in dict.fromkeys([parent, *levels]):
             self.fan.spawn(self.scps, level, ALL)
 
     def scps(self, target: str, content: str) -> None:

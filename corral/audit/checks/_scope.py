@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from corral.audit.aws import ReadError
@@ -36,12 +37,29 @@ class Rules:
 
 
 def _chain(ctx: SweepContext) -> list[str]:
-    """Ids from the root down to the account (management account's view); a level with
-    other than one parent is a failed read of that account, not a guess."""
+    """The ids on the account's path that can name a target (management account's view).
+
+    With an OU among the targets: every id from the root down (``ListParents``, a level
+    with other than one parent is a failed read of that account, not a guess). Without
+    one, a target is on the path exactly when it is the root or the account itself, so the
+    root (``ListRoots``, one read for every account) and the account are enough."""
+    if not any(t.kind == K.OU for t in ctx.spec.targets):
+        roots = ctx.conn.read("organizations", "ListRoots").get("Roots", [])
+        return [*(r["Id"] for r in roots), ctx.account]
     try:
         return _deployed.chain_ids(ctx.conn, ctx.account)
     except _deployed.ChainProblem as exc:
         raise ReadError("organizations:ListParents", ctx.account, None, str(exc)) from None
+
+
+def read_ahead(ctx: SweepContext) -> None:
+    """Read what :func:`rules_for` needs for the account now, while its regions are swept:
+    the region checks find it memoised instead of waiting for it once instances are found.
+    A failed read is memoised too; the check that needs it reports it."""
+    if ctx.spec.mode == K.ACCOUNT:
+        return
+    with contextlib.suppress(ReadError):
+        _chain(ctx)
 
 
 def rules_for(ctx: SweepContext) -> Rules:

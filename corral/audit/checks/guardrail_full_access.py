@@ -42,7 +42,7 @@ def run(ctx: VerifyContext) -> Iterator[Finding]:
         if account == management or not ctx.selected(account):
             continue
         try:
-            chain = _deployed.chain_ids(ctx.conn, account)
+            chain = _deployed.chain_ids(ctx.conn, account, tree=True)
         except _deployed.ChainProblem as exc:
             message = (f"The path from the root to account {account} cannot be read because "
                        f"{exc}; fix the account's place in the organization.")  # fmt: skip

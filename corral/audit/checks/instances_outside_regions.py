@@ -17,7 +17,7 @@ METADATA = CheckMetadata(
     "incident launched 26 c5a.24xlarge across four unused regions in two minutes.",
     remediation="Stop or terminate the instance after capturing what it is, rotate the "
     "credentials that launched it, then deploy the region guardrail.",
-    actions=("ec2:DescribeInstances", "organizations:ListParents"),
+    actions=("ec2:DescribeInstances", "organizations:ListParents", "organizations:ListRoots"),
     modes=(K.ORGANIZATION, K.ACCOUNT),
     scope=SWEEP_REGION,
     spec_keys=(K.ALLOWED_REGIONS,),
