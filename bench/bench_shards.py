@@ -18,13 +18,16 @@ only, since tracing slows Python several times; the account list a shard holds i
 and the total requests, each as a ratio to N=1. Per-shard figures should fall as 1/N and
 the total stay flat.
 
-Every shard reads the whole account list (``ListAccounts``, 20 accounts per page: 500
-pages one after another for 10,000 accounts) to know which accounts are its own, and keeps
-it in memory: that part is the same in every shard and does not fall with N; it is
-measured apart (``ListAccounts pages`` and the time they take at the given cost).
+Every shard reads the whole account list to know which accounts are its own, and keeps it
+in memory: that part is the same in every shard and does not fall with N; it is measured
+apart, once, before the shards (its requests and the time they take at the given cost).
+Past one ``ListAccounts`` page it is read from the tree (``corral.audit.checks._accounts``):
+``ListOrganizationalUnitsForParent`` a level at a time, ``ListAccountsForParent`` of every
+parent side by side; ``--list-pages`` reads it the way it was read before, every
+``ListAccounts`` page one after another, for comparison.
 
 Usage: .venv/bin/python bench/bench_shards.py [--accounts 10000] [--shards 1 4 16 64]
-       [--sample 4] [--cost-ms 2] [--regions 2]
+       [--sample 4] [--cost-ms 2] [--regions 2] [--list-pages]
 """
 
 from __future__ import annotations
@@ -45,13 +48,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from corral.audit.aws import Connection  # noqa: E402
+from corral.audit.checks import _accounts  # noqa: E402
 from corral.audit.sweep import Progress, sweep  # noqa: E402
 from corral.spec.load import load_stack_file  # noqa: E402
 
 MANAGEMENT = "100000000000"
 ROOT_ID = "r-sim0"
 PER_OU = 100
-PAGE = 20  # ListAccounts' page size
+PAGE = 20  # the page size of ListAccounts, ListAccountsForParent and the OU listing
+LISTING = {action.split(":")[1] for action in _accounts.ACTIONS}
 REGIONS = ("us-east-1", "eu-west-1", "us-west-2", "ap-south-1", "sa-east-1")
 STACK = """\
 config:
@@ -76,11 +81,20 @@ class Organization:
         for ou in set(self.parent.values()) - {ROOT_ID}:
             self.parent[ou] = ROOT_ID
         self.listed = [{"Id": a, "Name": f"a{a}", "Status": "ACTIVE"} for a in self.accounts]
+        self.below: dict[str, list[dict]] = {}  # parent -> its accounts, then its OUs
+        for entry in self.listed:
+            self.below.setdefault(self.parent[entry["Id"]], []).append(entry)
+        self.ous: dict[str, list[str]] = {ROOT_ID: sorted(set(self.parent.values()) - {ROOT_ID})}
         self.expiry = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
 
-    def pages(self, operation: str) -> int:
-        """Requests one read takes (ListAccounts is paginated)."""
-        return math.ceil(len(self.accounts) / PAGE) if operation == "ListAccounts" else 1
+    def pages(self, operation: str, params: dict, all_pages: bool) -> int:
+        """Requests one read takes: the lists come 20 to a page, one page after another."""
+        items = {
+            "ListAccounts": len(self.accounts) if all_pages else 1,
+            "ListAccountsForParent": len(self.below.get(params.get("ParentId"), [])),
+            "ListOrganizationalUnitsForParent": len(self.ous.get(params.get("ParentId"), [])),
+        }.get(operation, 1)
+        return max(1, math.ceil(items / PAGE))
 
     def answer(self, operation: str, account: str | None, region: str, params: dict) -> dict:
         if operation == "GetCallerIdentity":
@@ -89,7 +103,16 @@ class Organization:
             creds = {"AccessKeyId": "ASIA", "SecretAccessKey": "s", "SessionToken": "t"}
             return {"Credentials": {**creds, "Expiration": self.expiry}}
         if operation == "ListAccounts":  # new objects, as parsing the pages makes them
+            if params.get("MaxResults"):  # the first page alone
+                return {"Accounts": [dict(a) for a in self.listed[:PAGE]], "NextToken": "2"}
             return {"Accounts": [dict(a) for a in self.listed]}
+        if operation == "ListRoots":
+            return {"Roots": [{"Id": ROOT_ID, "Name": "Root"}]}
+        if operation == "ListAccountsForParent":
+            return {"Accounts": [dict(a) for a in self.below.get(params["ParentId"], [])]}
+        if operation == "ListOrganizationalUnitsForParent":
+            ous = self.ous.get(params["ParentId"], [])
+            return {"OrganizationalUnits": [{"Id": ou, "Name": ou} for ou in ous]}
         if operation == "ListParents":
             parent = self.parent[params["ChildId"]]
             return {"Parents": [{"Id": parent, "Type": "ROOT" if parent == ROOT_ID else "OU"}]}
@@ -113,13 +136,13 @@ class Organization:
 class Synthetic(Connection):
     """A connection whose requests are answered from memory after a fixed cost each."""
 
-    def __init__(self, org: Organization, cost: float) -> None:
+    def __init__(self, org: Organization, cost: float, whole_list: bool = False) -> None:
         super().__init__(region="us-east-1")
-        self.org, self.cost = org, cost
+        self.org, self.cost, self.whole_list = org, cost, whole_list
         self.requests: Counter[str] = Counter()
         self._counting = threading.Lock()
 
-    def client(self, service: str) -> None:
+    def client(self, service: str, *, first_call: bool = False) -> None:
         return None  # nothing is sent through botocore
 
     def caller_account(self) -> str:
@@ -127,17 +150,32 @@ class Synthetic(Connection):
             self._caller = self._call("sts", "GetCallerIdentity", None, self.region, {})["Account"]
         return self._caller
 
-    def _call(self, service, operation, account, region, params, client=None) -> dict:
-        pages = self.org.pages(operation)
+    def _call(self, service, operation, account, region, params, client=None, pages=True):
+        all_pages, pages = pages, self.org.pages(operation, params, pages)
+        if operation == "ListAccounts" and self.whole_list and not all_pages:
+            all_pages, pages, params = True, self.org.pages(operation, {}, True), {}
         with self._counting:
             self.requests[operation] += pages
+        with self._called:  # as botocore's before-call does: prepare() waits for the first calls
+            self.calls[f"{service}:{operation}"] += 1
+            self._called.notify_all()
         time.sleep(self.cost * pages)  # a list's pages come one after another
         return self.org.answer(operation, account, region, params)
 
 
-def run_shard(org: Organization, stack: Path, shard: tuple[int, int], cost: float) -> dict:
+def list_accounts(org: Organization, cost: float, whole_list: bool) -> tuple[float, int]:
+    """Seconds and requests reading the account list takes, as every shard reads it."""
+    conn = Synthetic(org, cost, whole_list)
+    start = time.perf_counter()
+    listed = _accounts.listed(conn)
+    assert len(listed) == len(org.accounts)
+    return time.perf_counter() - start, sum(conn.requests.values())
+
+
+def run_shard(org: Organization, stack: Path, shard: tuple[int, int], cost: float,
+              whole_list: bool = False) -> dict:  # fmt: skip
     spec = load_stack_file(stack)
-    conn = Synthetic(org, cost)
+    conn = Synthetic(org, cost, whole_list)
     start = time.perf_counter()
     found = sweep(spec, conn, shard=shard, progress=Progress())
     wall = time.perf_counter() - start
@@ -145,16 +183,18 @@ def run_shard(org: Organization, stack: Path, shard: tuple[int, int], cost: floa
     errors = [f for f in found if f.status == "ERROR"]
     if errors:
         raise SystemExit(f"shard {shard}: {errors[0].message}")
+    listing = sum(n for operation, n in conn.requests.items() if operation in LISTING)
     return {"wall": wall, "requests": sum(conn.requests.values()), "accounts": reached,
-            "list_pages": conn.requests["ListAccounts"]}  # fmt: skip
+            "list_pages": listing}  # fmt: skip
 
 
-def peak_memory(org: Organization, stack: Path, shard: tuple[int, int], cost: float) -> float:
+def peak_memory(org: Organization, stack: Path, shard: tuple[int, int], cost: float,
+                whole_list: bool = False) -> float:  # fmt: skip
     """Peak traced memory of one shard's sweep, MiB (the organization's own answers, built
     before, are not counted)."""
     tracemalloc.start()
     try:
-        run_shard(org, stack, shard, cost)
+        run_shard(org, stack, shard, cost, whole_list)
         return tracemalloc.get_traced_memory()[1] / 2**20
     finally:
         tracemalloc.stop()
@@ -173,6 +213,8 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=4, help="shards run per N (0: all)")
     parser.add_argument("--cost-ms", type=float, default=2.0, help="per request")
     parser.add_argument("--regions", type=int, default=2, choices=range(1, len(REGIONS) + 1))
+    parser.add_argument("--list-pages", action="store_true",
+                        help="read the account list page after page of ListAccounts")  # fmt: skip
     parser.add_argument("--tmp", default="/tmp", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
@@ -180,40 +222,41 @@ def main() -> int:
     org = Organization(args.accounts, args.regions)
     stack = Path(args.tmp) / "Pulumi.bench-shards.yaml"
     stack.write_text(STACK)
-    cost = args.cost_ms / 1000
-    pages = org.pages("ListAccounts")
+    cost, whole = args.cost_ms / 1000, args.list_pages
+    list_time, pages = list_accounts(org, cost, whole)
+    how_listed = "every ListAccounts page in a row" if whole else "the tree, side by side"
     print(f"organization: {len(org.accounts)} accounts ({args.accounts} members in OUs of "
           f"{PER_OU}), {args.regions} regions each; {args.cost_ms:g} ms per request; every "
-          f"shard first reads ListAccounts: {pages} pages, {pages * cost:.2f} s at that "
-          "cost")  # fmt: skip
+          f"shard first reads the account list ({how_listed}): {pages} requests, "
+          f"{list_time:.2f} s")  # fmt: skip
     base: dict | None = None
     for count in args.shards:
         chosen = sample(count, args.sample)
-        shards = {i: run_shard(org, stack, (i, count), cost) for i in chosen}
-        memory = peak_memory(org, stack, (chosen[0], count), cost)
+        shards = {i: run_shard(org, stack, (i, count), cost, whole) for i in chosen}
+        memory = peak_memory(org, stack, (chosen[0], count), cost, whole)
         for i, out in shards.items():
             print(f"  shard {i}/{count}: {out['accounts']} accounts, {out['wall']:.2f} s, "
-                  f"{out['requests']} requests ({out['list_pages']} of them "
-                  "ListAccounts)")  # fmt: skip
+                  f"{out['requests']} requests ({out['list_pages']} of them listing "
+                  "accounts)")  # fmt: skip
         per_wall = statistics.median(o["wall"] for o in shards.values())
         per_requests = statistics.median(o["requests"] for o in shards.values())
         covered = sum(o["accounts"] for o in shards.values())
         extrapolated = len(chosen) < count
         total = sum(o["requests"] for o in shards.values()) * count / len(chosen)
         beyond = total - count * pages  # requests other than the shared account list
-        rest = per_wall - pages * cost  # the shard's own accounts, after the account list
+        rest = per_wall - list_time  # the shard's own accounts, after the account list
         figures = {"wall": per_wall, "memory": memory, "total": total, "beyond": beyond,
                    "rest": rest}  # fmt: skip
         base = base or figures
         how = f"extrapolated from {len(chosen)} of {count} shards" if extrapolated else "measured"
         print(f"N={count}: per shard {per_wall:.2f} s ({base['wall'] / per_wall:.1f}x less than "
-              f"N=1, ideal {count}x; after the {pages * cost:.2f} s account list {rest:.2f} s, "
+              f"N=1, ideal {count}x; after the {list_time:.2f} s account list {rest:.2f} s, "
               f"{base['rest'] / rest:.1f}x less), peak memory {memory:.1f} MiB "
               f"({base['memory'] / memory:.1f}x less), {per_requests:.0f} requests; total work "
               f"{total:.0f} requests "
-              f"({total / base['total']:.2f}x N=1; without the {count} x {pages} ListAccounts "
-              f"pages {beyond / base['beyond']:.2f}x), {how}; accounts covered by the shards run "
-              f"{covered}")  # fmt: skip
+              f"({total / base['total']:.2f}x N=1; without the {count} x {pages} account-list "
+              f"requests {beyond / base['beyond']:.2f}x), {how}; accounts covered by the shards "
+              f"run {covered}")  # fmt: skip
     return 0
 
 

@@ -23,7 +23,7 @@
   JSON), so garbage never becomes an empty, passing result.
 - Every failure becomes a :class:`~corral.audit.failures.ReadError` naming the API,
   account and region, the cause and the fix for that cause (:func:`failures.classify`).
-- Reads and role assumptions are single-flight (:meth:`Connection._once`): workers asking
+- Reads and role assumptions are single-flight (:meth:`Connection.once`): workers asking
   for the same read at the same time wait for one request, so identical runs send
   identical requests, each once.
 """
@@ -225,7 +225,7 @@ class Connection:
                             CREDENTIALS)  # fmt: skip
         if account is None or account == self._caller:
             return base
-        return self._once(("sts", "AssumeRole", account), lambda: self._assume(account))
+        return self.once(("sts", "AssumeRole", account), lambda: self._assume(account))
 
     def _assume(self, account: str) -> botocore.credentials.Credentials:
         arn = f"arn:{self.partition}:iam::{account}:role/{self.role_name}"
@@ -265,10 +265,8 @@ class Connection:
         client = self._clients.get(key)
         if client is not None:
             return client
-        # Creating a client takes tens of milliseconds, and the first one also reads the data
-        # every client shares (endpoints, the list of services): one creation at a time, so
-        # that is read once, not once per thread at the same time (the interpreter lock runs
-        # them one after another anyway). Calls through clients that exist never wait here.
+        # One creation at a time: the data clients share (endpoints, the list of services) is
+        # then read once, not by several threads at once. Existing clients never wait here.
         with self._creating:
             client = self._clients.get(key)
             if client is None:
@@ -311,25 +309,26 @@ class Connection:
         *,
         account: str | None = None,
         region: str | None = None,
+        first_page: bool = False,
         **params: Any,
     ) -> dict:
-        """Call a read (all pages merged), memoised per account, region and parameters.
-
-        Failures are memoised as well, so checks sharing a read do not retry it.
+        """Call a read (all pages merged, or the ``first_page`` alone, with its NextToken),
+        memoised per account, region and parameters. Failures are memoised as well, so
+        checks sharing a read do not retry it.
 
         Raises :class:`ReadError` naming the account, region and API when AWS
         refuses or fails after retries, including when the role cannot be assumed.
         """
         region = region or self.region
-        key = (service, operation, account, region, json.dumps(params, sort_keys=True))
+        key = (service, operation, account, region, first_page, json.dumps(params, sort_keys=True))
 
         def fetch() -> dict:
             with self.scope(account, region):
-                return self._call(service, operation, account, region, params)
+                return self._call(service, operation, account, region, params, pages=not first_page)
 
-        return self._once(key, fetch)
+        return self.once(key, fetch)
 
-    def _once(self, key: tuple, fetch: Any) -> Any:
+    def once(self, key: tuple, fetch: Any) -> Any:
         """``fetch()``'s answer for ``key``, fetched once per connection (single-flight).
 
         The first caller fetches; callers arriving meanwhile wait for its answer instead of
@@ -371,13 +370,14 @@ class Connection:
         region: str,
         params: dict,
         client: Any = None,
+        pages: bool = True,
     ) -> dict:
         client = client or self.client(service)
         method = _snake(operation)
         action = iam_action(service, operation)
         who = account or self._caller or "(caller)"
         try:
-            if client.can_paginate(method):
+            if pages and client.can_paginate(method):
                 return client.get_paginator(method).paginate(**params).build_full_result()
             return getattr(client, method)(**params)
         except CALL_ERRORS as exc:  # a ReadError: the role for ``account`` was not assumed

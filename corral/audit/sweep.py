@@ -14,7 +14,7 @@ from typing import Any
 
 from corral.audit import checks
 from corral.audit.aws import DEFAULT_WORKERS, Connection
-from corral.audit.checks import _scope
+from corral.audit.checks import _accounts, _scope
 from corral.audit.checks._base import SWEEP_ACCOUNT, SWEEP_REGION, SweepContext
 from corral.audit.findings import ERROR, Finding
 from corral.audit.progress import Progress
@@ -24,15 +24,15 @@ from corral.spec.model import Spec
 
 _UNIT = ""  # marks futures of account-level and region units
 _AHEAD = "ahead"  # marks futures of reads made ahead (nothing to count or to start)
-ORCHESTRATION_ACTIONS = ("sts:GetCallerIdentity", "organizations:ListAccounts")
+ORCHESTRATION_ACTIONS = ("sts:GetCallerIdentity", *_accounts.ACTIONS)
 
 
 def list_accounts(spec: Spec, conn: Connection) -> list[str] | None:
     """Active accounts of the organization; None in account mode (the caller's own)."""
     if spec.mode == K.ACCOUNT:
         return None
-    out = conn.read("organizations", "ListAccounts")
-    return sorted(a["Id"] for a in out.get("Accounts", []) if a.get("Status") == "ACTIVE")
+    listed = _accounts.listed(conn)
+    return sorted(a["Id"] for a in listed if a.get("Status") == "ACTIVE")
 
 
 def sweep(

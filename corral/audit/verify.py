@@ -21,7 +21,7 @@ from typing import Any
 
 from corral.audit import checks
 from corral.audit.aws import DEFAULT_WORKERS, Connection, ReadError
-from corral.audit.checks import _organization
+from corral.audit.checks import _accounts, _organization
 from corral.audit.checks._base import VERIFY, VerifyContext, errored
 from corral.audit.failures import NO_ORGANIZATION, NO_ORGANIZATION_FIX
 from corral.audit.findings import Finding
@@ -68,7 +68,7 @@ def known_accounts(spec: Spec, conn: Connection) -> list[str]:
     caller = conn.caller_account()
     if spec.mode == K.ACCOUNT:
         return [caller]
-    listed = conn.read("organizations", "ListAccounts").get("Accounts", [])
+    listed = _accounts.listed(conn)
     active = sorted(a["Id"] for a in listed if a.get("Status") == "ACTIVE")
     check_member(caller, active)
     return active

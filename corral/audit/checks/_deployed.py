@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 
 from corral.audit.aws import Connection
+from corral.audit.checks import _accounts
 from corral.audit.checks._base import VerifyContext
 from corral.spec import keys as K
 
@@ -143,5 +144,5 @@ def level_name(ctx: VerifyContext, level: str, parent: str | None) -> tuple[str,
         out = ctx.conn.read("organizations", "ListOrganizationalUnitsForParent", ParentId=parent)
         ous = out.get("OrganizationalUnits", [])
         return K.OU, next((o["Name"] for o in ous if o["Id"] == level), level)
-    listed = ctx.conn.read("organizations", "ListAccounts").get("Accounts", [])
+    listed = _accounts.listed(ctx.conn)
     return K.ACCOUNT_TARGET, next((a["Name"] for a in listed if a["Id"] == level), level)

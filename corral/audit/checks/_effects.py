@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from corral.audit.checks import _deployed
+from corral.audit.checks import _accounts, _deployed
 from corral.audit.checks._base import CheckMetadata, VerifyContext
 from corral.audit.findings import FAIL, PASS, Finding
 from corral.evaluate.judge import ProbeResult
@@ -22,7 +22,7 @@ from corral.spec import keys as K
 SCP = "SERVICE_CONTROL_POLICY"
 ORG_ACTIONS = (
     "organizations:DescribeOrganization",
-    "organizations:ListAccounts",
+    *_accounts.ACTIONS,
     "organizations:ListParents",
     "organizations:ListRoots",
     "organizations:ListOrganizationalUnitsForParent",
@@ -54,7 +54,7 @@ def management_account(ctx: VerifyContext) -> str:
 
 def accounts(ctx: VerifyContext) -> list[str]:
     """Every account id of the organization, sorted."""
-    listed = ctx.conn.read("organizations", "ListAccounts").get("Accounts", [])
+    listed = _accounts.listed(ctx.conn)
     return sorted(a["Id"] for a in listed)
 
 

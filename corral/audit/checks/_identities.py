@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from corral.audit.checks import _deployed, _spend
+from corral.audit.checks import _accounts, _deployed, _spend
 from corral.audit.checks._base import CheckMetadata, VerifyContext, per_account
 from corral.audit.checks._policy import canonical, describe_changes, equivalent
 from corral.audit.findings import Finding
@@ -138,7 +138,7 @@ def trusted_accounts(ctx: VerifyContext, place: Place) -> set[str]:
     """The account itself; in organization mode every account of the organization."""
     if ctx.spec.mode != K.ORGANIZATION:
         return {place.account}
-    listed = ctx.conn.read("organizations", "ListAccounts").get("Accounts", [])
+    listed = _accounts.listed(ctx.conn)
     return {place.account} | {a["Id"] for a in listed}
 
 

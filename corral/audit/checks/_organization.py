@@ -36,7 +36,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from corral.audit.aws import ReadError
-from corral.audit.checks import _deployed
+from corral.audit.checks import _accounts, _deployed
 from corral.audit.checks._base import VerifyContext
 from corral.spec import keys as K
 
@@ -126,7 +126,7 @@ class Prefetch:
         roots = [root["Id"] for root in self.read(ORG, "ListRoots")["Roots"]]
         for root in roots:
             self.fan.spawn(self.children, root)
-        listed = self.read(ORG, "ListAccounts").get("Accounts", [])
+        listed = _accounts.listed(self.ctx.conn)
         if any(self.ctx.selected(a["Id"]) for a in listed):
             for root in roots:
                 self.fan.spawn(self.scps, root, NONE)
@@ -158,7 +158,7 @@ class Prefetch:
     def paths(self) -> None:
         """Each covered account's path to the root, every level's SCPs and their content
         (guardrail-reaches-accounts, guardrail-full-access, guardrail-effects)."""
-        listed = self.read(ORG, "ListAccounts").get("Accounts", [])
+        listed = _accounts.listed(self.ctx.conn)
         management = self.read(ORG, "DescribeOrganization")["Organization"]["MasterAccountId"]
         for account in sorted(a["Id"] for a in listed):
             if not self.ctx.selected(account):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from corral.audit.checks import _deployed, _effects
+from corral.audit.checks import _accounts, _deployed, _effects
 from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
 from corral.audit.findings import Finding
 from corral.spec import keys as K
@@ -19,7 +19,7 @@ METADATA = CheckMetadata(
     "down to each account the guardrails reach.",
     actions=(
         "organizations:DescribeOrganization",
-        "organizations:ListAccounts",
+        *_accounts.ACTIONS,
         "organizations:ListParents",
         "organizations:ListRoots",
         "organizations:ListOrganizationalUnitsForParent",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from corral.audit.checks import _identities
+from corral.audit.checks import _accounts, _identities
 from corral.audit.checks._base import VERIFY, CheckMetadata, VerifyContext, failed, passed
 from corral.audit.findings import Finding
 from corral.spec import keys as K
@@ -27,7 +27,7 @@ METADATA = CheckMetadata(
         "iam:ListRolePolicies",
         "iam:GetRolePolicy",
         "iam:ListUsers",
-        "organizations:ListAccounts",
+        *_accounts.ACTIONS,
         "organizations:ListPolicies",
     ),
     modes=(K.ORGANIZATION, K.ACCOUNT),
