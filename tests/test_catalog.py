@@ -66,6 +66,19 @@ def test_a_model_in_an_earlier_search_path_wins_as_botocore_would(tmp_path, monk
     assert catalog.instance_types.__wrapped__() == ("zz1.large", "zz1.xlarge")
 
 
+def test_extras_in_any_search_path_leave_it_to_the_parsed_model(tmp_path, monkeypatch):
+    first, later = tmp_path / "first", tmp_path / "later"
+    version = botocore.loaders.Loader().determine_latest_version("ec2", "service-2")
+    (first / "ec2" / version).mkdir(parents=True)
+    (first / "ec2" / version / "service-2.json").write_text(json.dumps(USER_MODEL))
+    (later / "ec2" / version).mkdir(parents=True)
+    (later / "ec2" / version / "service-2.sdk-extras.json").write_text("{}")
+    loader = botocore.loaders.Loader(extra_search_paths=[str(first), str(later)])
+    monkeypatch.setattr(catalog, "loader", lambda: loader)
+    assert catalog._instance_type_enum() is None
+    assert catalog.instance_types.__wrapped__() == ("zz1.large", "zz1.xlarge")
+
+
 @pytest.mark.parametrize("case", ["extras", "twice", "absent"])
 def test_the_parsed_model_decides_when_the_text_is_not_certain(tmp_path, monkeypatch, case):
     model = json.loads(json.dumps(USER_MODEL))

@@ -47,7 +47,7 @@ def paged(api) -> dict[str, str]:
 
 def test_more_than_a_page_is_read_from_the_tree_side_by_side(aws: None, tmp_path: Path) -> None:
     org = make_org()
-    grow(org)
+    ous = grow(org)
     expected = paged(client("organizations"))
     assert len(expected) == 3 + sum(EXTRA.values()) > _accounts.PAGE
     conn = Connection(region="us-east-1", max_attempts=1)
@@ -71,6 +71,10 @@ def test_more_than_a_page_is_read_from_the_tree_side_by_side(aws: None, tmp_path
     assert sent["ListOrganizationalUnitsForParent"] == 4  # the root and its 3 OUs
     assert sent["ListAccountsForParent"] == 4 + 1  # a page each; workloads' 23 take two
     assert _accounts.listed(conn) is listed  # read once per connection
+    parents = _accounts.parents(conn)
+    assert parents[ous["nested"]] == org.workloads and parents[org.workloads] == org.root
+    assert parents[org.dev] == org.workloads and parents[org.management] == org.root
+    assert len(parents) == len(expected) + 3  # every account and the 3 OUs
 
 
 def test_a_small_organization_is_one_page(aws: None) -> None:
@@ -78,6 +82,7 @@ def test_a_small_organization_is_one_page(aws: None) -> None:
     conn = Connection(region="us-east-1", max_attempts=1)
     wire = Wire(conn)
     assert len(_accounts.listed(conn)) == 3
+    assert _accounts.parents(conn) is None
     assert wire.operations() == Counter({"ListAccounts": 1})
 
 
@@ -99,4 +104,7 @@ def test_runs_of_a_large_organization_cover_every_account_with_declared_reads(
         judged = {f.account for f in found if f.check == "account-reachable"}
     assert judged == set(paged(client("organizations")))
     assert wire.operations()["ListAccounts"] == 1
+    # The tree that listed the accounts holds every account's path: no ListParents at all
+    # (a smaller organization asks one per account and, in a sweep, per OU).
+    assert wire.operations()["ListParents"] == 0
     assert {iam_action(*call.split(":")) for call in conn.calls} <= set(required_actions())

@@ -231,8 +231,13 @@ class _Tree:
     def __init__(self) -> None:
         self.reads: list[tuple[str, str]] = []
 
+    def once(self, key: tuple, fetch):
+        return fetch()
+
     def read(self, service: str, operation: str, **params: str) -> dict:
         self.reads.append((operation, next(iter(params.values()), "")))
+        if operation == "ListAccounts":  # one page: paths come from ListParents
+            return {"Accounts": [{"Id": "1111", "Status": "ACTIVE"}]}
         if operation == "ListRoots":
             return {"Roots": [{"Id": "r-1"}]}
         if operation == "ListParents":

@@ -96,12 +96,12 @@ def _instance_type_enum() -> list[str] | None:
     that may change the model, or not exactly one such shape in the text."""
     data = loader()
     version = data.determine_latest_version("ec2", "service-2")
-    for base in data.search_paths:
-        folder = os.path.join(base, "ec2", version)
-        if not os.path.isdir(folder):
-            continue
+    folders = [os.path.join(base, "ec2", version) for base in data.search_paths]
+    folders = [folder for folder in folders if os.path.isdir(folder)]
+    for folder in folders:  # botocore applies extras found in any of them
         if any(name.startswith("service-2.") and "-extras" in name for name in os.listdir(folder)):
             return None
+    for folder in folders:
         for extension, opener in ((".json", open), (".json.gz", gzip.open)):
             path = os.path.join(folder, "service-2" + extension)
             if os.path.isfile(path):

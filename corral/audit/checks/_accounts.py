@@ -32,22 +32,40 @@ ACTIONS = (
 def listed(conn: Connection) -> list[dict]:
     """Every account of the organization, as Organizations describes each (``Id``,
     ``Name``, ``Status``, ...), read once per connection. Raises ReadError."""
+    return _read_once(conn)[0]
+
+
+def parents(conn: Connection) -> dict[str, str] | None:
+    """Each account's and OU's parent, when the list was read from the tree (every path is
+    then known without a ``ListParents``); None when one page held the list."""
+    return _read_once(conn)[1]
+
+
+def _read_once(conn: Connection) -> tuple[list[dict], dict[str, str] | None]:
     return conn.once((ORG, "accounts"), lambda: _read(conn))
 
 
-def _read(conn: Connection) -> list[dict]:
+def _read(conn: Connection) -> tuple[list[dict], dict[str, str] | None]:
     first = conn.read(ORG, "ListAccounts", first_page=True, MaxResults=PAGE)
     if not first.get("NextToken"):
-        return first.get("Accounts", [])
-    parents = [root["Id"] for root in conn.read(ORG, "ListRoots")["Roots"]]
+        return first.get("Accounts", []), None
+    parent_of: dict[str, str] = {}
     below = []
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        level = parents
+        level = [root["Id"] for root in conn.read(ORG, "ListRoots")["Roots"]]
         while level:
-            below += [pool.submit(conn.read, ORG, "ListAccountsForParent", ParentId=p)
+            below += [(p, pool.submit(conn.read, ORG, "ListAccountsForParent", ParentId=p))
                       for p in level]  # fmt: skip
             children = pool.map(
                 lambda p: conn.read(ORG, "ListOrganizationalUnitsForParent", ParentId=p), level
             )
-            level = [ou["Id"] for out in children for ou in out.get("OrganizationalUnits", [])]
-    return [account for future in below for account in future.result().get("Accounts", [])]
+            listed_ous = [(p, ou["Id"]) for p, out in zip(level, children, strict=True)
+                          for ou in out.get("OrganizationalUnits", [])]  # fmt: skip
+            parent_of.update((ou, p) for p, ou in listed_ous)
+            level = [ou for _, ou in listed_ous]
+    accounts = []
+    for parent, future in below:
+        for account in future.result().get("Accounts", []):
+            parent_of[account["Id"]] = parent
+            accounts.append(account)
+    return accounts, parent_of

@@ -92,11 +92,18 @@ def scps_on(ctx: VerifyContext, target_id: str) -> dict[str, str]:
 
 def chain_ids(conn: Connection, account_id: str, *, tree: bool = False) -> list[str]:
     """Ids from the root down to ``account_id``; ChainProblem when a level has other than one
-    parent. Each level's parent comes from ``ListParents`` (memoised: each level is read once
-    per run however many accounts share it); with ``tree``, an OU's place comes from the tree
-    read from the roots down instead (:func:`tree_path`)."""
+    parent. When the account list was read from the tree, every level's parent comes from
+    it (:func:`_accounts.parents`); else from ``ListParents`` (memoised: each level is read
+    once per run however many accounts share it), and with ``tree`` an OU's place from the
+    tree read from the roots down (:func:`tree_path`)."""
+    known = _accounts.parents(conn)
     ids = [account_id]
     while not ids[-1].startswith("r-"):
+        if known is not None:
+            if ids[-1] not in known or len(ids) > len(known):
+                raise ChainProblem(f"{ids[-1]} is not listed below any root of the organization")
+            ids.append(known[ids[-1]])
+            continue
         if tree and ids[-1].startswith("ou-"):
             return [*tree_path(conn, ids[-1]), *ids[-2::-1]]
         parents = conn.read("organizations", "ListParents", ChildId=ids[-1])["Parents"]

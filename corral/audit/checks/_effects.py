@@ -22,10 +22,8 @@ from corral.spec import keys as K
 SCP = "SERVICE_CONTROL_POLICY"
 ORG_ACTIONS = (
     "organizations:DescribeOrganization",
-    *_accounts.ACTIONS,
+    *_accounts.ACTIONS,  # with ListRoots and ListOrganizationalUnitsForParent (paths)
     "organizations:ListParents",
-    "organizations:ListRoots",
-    "organizations:ListOrganizationalUnitsForParent",
     "organizations:ListPoliciesForTarget",
     "organizations:DescribePolicy",
 )

@@ -21,9 +21,9 @@ well; they depend on nothing.
 It reads what the checks read for the accounts the run covers (``--accounts``,
 ``--shard``) and nothing else, with two exceptions: the first shard (or a whole run) reads
 the content of every SCP of the organization, also of one attached nowhere a check looks
-(an organization has a few dozen at most; read when they are listed, the ones on the
-paths arrive together with the paths, so every account's probes run while the last level
-of the tree is still being read); and when a level of a path has no SCP at all (a FAIL),
+(usually a few dozen, at most 1,000 by AWS's quota; read when they are listed, the ones on
+the paths arrive together with the paths, so every account's probes run while the last
+level of the tree is still being read); and when a level of a path has no SCP at all (a FAIL),
 the checks stop reading that path there, while the prefetch may already have read the
 content of the SCPs below it.
 """
@@ -170,15 +170,9 @@ class Prefetch:
                 self.fan.spawn(self.path, account)
 
     def path(self, account: str) -> None:
-        """The levels above ``account`` and their SCPs: its parent (``ListParents``), and
-        above an OU the path the tree gives (:func:`_deployed.tree_path`, as the checks
-        read it)."""
-        parents = self.read(ORG, "ListParents", ChildId=account)["Parents"]
-        if len(parents) != 1:
-            return  # the checks report it
-        parent = parents[0]["Id"]
-        levels = _deployed.tree_path(self.ctx.conn, parent) if parent.startswith("ou-") else []
-        for level in dict.fromkeys([parent, *levels]):
+        """The levels above ``account`` (read as the checks read them,
+        :func:`_deployed.chain_ids`) and their SCPs."""
+        for level in _deployed.chain_ids(self.ctx.conn, account, tree=True)[:-1]:
             self.fan.spawn(self.scps, level, ALL)
 
     def scps(self, target: str, content: str) -> None:

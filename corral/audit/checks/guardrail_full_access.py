@@ -19,10 +19,8 @@ METADATA = CheckMetadata(
     "down to each account the guardrails reach.",
     actions=(
         "organizations:DescribeOrganization",
-        *_accounts.ACTIONS,
+        *_accounts.ACTIONS,  # with ListRoots and ListOrganizationalUnitsForParent (paths)
         "organizations:ListParents",
-        "organizations:ListRoots",
-        "organizations:ListOrganizationalUnitsForParent",
         "organizations:ListPoliciesForTarget",
         "organizations:DescribePolicy",
     ),
